@@ -1,0 +1,40 @@
+"""The ``rnnkit`` command: one entry point, a subcommand per verb.
+
+Exit codes: 0 success; 2 a user mistake (one sentence on stderr); 1 an internal error
+(traceback only with ``--debug``).
+"""
+
+import sys
+
+import typer
+
+from rnnkit.cli import demo, diagnose  # noqa: F401  (importing registers the commands)
+from rnnkit.cli.app import app, state
+from rnnkit.errors import UserError
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` and return its exit code (used by tests)."""
+    state["debug"] = False
+    try:
+        result = app(args=argv, prog_name="rnnkit", standalone_mode=False)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.TyperException as e:  # bad flags and usage: click's own message, exit 2
+        e.show()
+        return e.exit_code
+    except Exception as e:  # the last line of defence: no traceback unless asked for
+        if state["debug"]:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

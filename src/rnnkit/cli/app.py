@@ -1,0 +1,24 @@
+"""The typer applications every command module registers on (no commands here)."""
+
+import typer
+
+app = typer.Typer(
+    name="rnnkit",
+    help="Recurrent neural networks on sequential data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train a model for a task; writes a run directory.", no_args_is_help=True)
+diagnose_app = typer.Typer(help="Show vanishing gradients and long-range memory.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(diagnose_app, name="diagnose")
+
+state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for internal errors."),
+) -> None:
+    state["debug"] = debug

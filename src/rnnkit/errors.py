@@ -1,0 +1,9 @@
+"""The one exception type for user mistakes.
+
+Anything raised as ``UserError`` is shown by the command line as one sentence with exit code 2;
+every other exception is an internal error (exit code 1, traceback with ``--debug``).
+"""
+
+
+class UserError(ValueError):
+    """Bad input from the user: a missing file, a bad flag value, data in the wrong shape."""
