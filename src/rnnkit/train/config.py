@@ -1,0 +1,223 @@
+"""Training configuration: the ``TrainConfig`` dataclass, config files and overrides.
+
+A config file (YAML or TOML) is one flat mapping; each key goes to the first of the given
+dataclasses that has a field of that name (the trainer's, then the task's), so every task reuses
+``merge_config``. Unknown keys are user mistakes; command-line values override the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rnnkit.errors import UserError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "step", "plateau")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything the trainer needs besides the model, the task and the run directory."""
+
+    # budgets: training stops at the first one reached (None = no limit)
+    epochs: int | None = 10
+    max_steps: int | None = None
+    max_time: float | str | None = None  # seconds, or "90s", "3m", "1h"
+    batch_size: int = 32  # read by tasks when they build batches
+    # optimiser
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float | None = None  # None: 0.01 for adamw, 0 for sgd and adam
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    beta1: float = 0.9  # adam, adamw
+    beta2: float = 0.999
+    clip_norm: float | None = 1.0  # global gradient norm; None or 0 turns clipping off
+    # learning-rate schedule
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 0.0  # cosine: final learning rate
+    step_size: int = 1000  # step: multiply by gamma every step_size optimiser steps
+    gamma: float = 0.5
+    plateau_factor: float = 0.5  # plateau: multiply by this after plateau_patience bad evals
+    plateau_patience: int = 2
+    # evaluation, early stopping, checkpoints
+    monitor: str = "val_loss"
+    mode: str = "min"
+    patience: int | None = None  # evaluations without improvement before stopping
+    min_delta: float = 0.0
+    eval_every: int | None = None  # steps; None: at the end of each epoch only
+    checkpoint_every: int | None = None  # steps; checkpoints are also saved after every evaluation
+    keep_last: int = 2
+    log_every: int = 10  # steps per metrics.csv row
+    # reproducibility and hardware
+    seed: int = 0
+    deterministic: bool = False
+    precision: str = "auto"  # auto: bf16 autocast on CUDA with bf16 support, fp32 otherwise
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("mode", self.mode, ("min", "max"))
+        if self.max_time is not None:
+            parse_duration(self.max_time)
+        for name in ("epochs", "max_steps", "eval_every", "checkpoint_every", "patience"):
+            value = getattr(self, name)
+            if value is not None and value < (0 if name in ("epochs", "max_steps") else 1):
+                raise UserError(f"{name} must be a positive whole number, found {value}.")
+        if self.lr <= 0:
+            raise UserError(f"lr must be a positive number, found {self.lr}.")
+        if self.keep_last < 1:
+            raise UserError(f"keep_last must be at least 1, found {self.keep_last}.")
+        if self.log_every < 1 or self.step_size < 1 or self.plateau_patience < 1:
+            raise UserError("log_every, step_size and plateau_patience must be at least 1.")
+
+    def max_seconds(self) -> float | None:
+        return None if self.max_time is None else parse_duration(self.max_time)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}, found {value!r}.")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from a number or a string like ``"90"``, ``"90s"``, ``"3m"``, ``"1.5h"``, ``"2d"``."""
+    if isinstance(value, bool):
+        raise UserError(f"max_time must be seconds or a duration like 90s, 3m, 1h, found {value}.")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise UserError(
+                f"max_time must be seconds or a duration like 90s, 3m, 1h, found {value!r}."
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    if not seconds > 0:
+        raise UserError(f"max_time must be more than zero seconds, found {value!r}.")
+    return seconds
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """The flat mapping in a YAML (.yaml, .yml) or TOML (.toml) file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist.")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise UserError(f"config file {path} must end in .yaml, .yml or .toml, found {suffix!r}.")
+    except UserError:
+        raise
+    except Exception as e:  # syntax errors of either format, bad encoding
+        raise UserError(f"config file {path} could not be read: {e}".rstrip(".") + ".") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping of keys to values, "
+                        f"found a {type(data).__name__}.")
+    return data
+
+
+def merge_config(
+    classes: Sequence[type],
+    file_values: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str = "the config",
+) -> list[Any]:
+    """One instance of each dataclass in ``classes``: defaults < ``file_values`` < ``overrides``.
+
+    Keys may use dashes or underscores. Override values of ``None`` mean "not given". Each key goes
+    to the first class with a field of that name; a key no class knows is a ``UserError``.
+    """
+    owners: dict[str, int] = {}
+    hints = []
+    for i, cls in enumerate(classes):
+        hints.append(typing.get_type_hints(cls))
+        for f in dataclasses.fields(cls):
+            owners.setdefault(f.name, i)
+    values: list[dict[str, Any]] = [{} for _ in classes]
+    for where, mapping in ((source, file_values or {}), (None, overrides or {})):
+        for key, value in mapping.items():
+            if value is None and where is None:
+                continue
+            name = str(key).replace("-", "_")
+            if name not in owners:
+                known = ", ".join(sorted(owners))
+                raise UserError(f"{where or 'the command line'} has an unknown key {key!r}; "
+                                f"known keys are: {known}.")
+            i = owners[name]
+            values[i][name] = _coerce(name, value, hints[i][name])
+    return [cls(**vals) for cls, vals in zip(classes, values, strict=True)]
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as the field type ``hint`` (YAML reads 1e-3 as a string, TOML has no None)."""
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if type(None) in options:
+            return None
+    for t in options:
+        if t is type(None):
+            continue
+        if t is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+                return value.lower() in ("true", "yes")
+        elif t is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+                return int(value)
+        elif t is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    pass
+        elif t is str:
+            if isinstance(value, str):
+                return value
+        elif isinstance(t, type) and isinstance(value, t):
+            return value
+        elif typing.get_origin(t) in (list, tuple) and isinstance(value, (list, tuple)):
+            return typing.get_origin(t)(value)
+    expected = " or ".join("none" if t is type(None) else getattr(t, "__name__", str(t))
+                           for t in options)
+    raise UserError(f"config key {name!r} expects {expected}, found {value!r}.")
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)

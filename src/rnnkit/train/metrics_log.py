@@ -1,0 +1,83 @@
+"""metrics.csv (and TensorBoard when it is installed) in the run directory.
+
+Training rows fill ``train_loss, grad_norm, lr``; evaluation rows fill the validation keys. A key
+that first appears later adds a column: the file is rewritten once with the wider header, and the
+earlier rows get empty cells there.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from rnnkit.train.checkpoint import write_bytes_atomic
+
+FIXED = ["step", "epoch", "time", "train_loss", "grad_norm", "lr", "tokens_per_s"]
+
+
+class MetricsLog:
+    def __init__(self, run_dir: Path, keep_until_step: int | None = None) -> None:
+        """Open ``run_dir/metrics.csv``; with ``keep_until_step`` (resume), keep the rows up to that
+        step and drop later ones, which the resumed run writes again; otherwise start afresh."""
+        self.path = Path(run_dir) / "metrics.csv"
+        self.columns = list(FIXED)
+        self.rows: list[dict[str, str]] = []
+        if keep_until_step is not None and self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                for col in reader.fieldnames or []:
+                    if col not in self.columns:
+                        self.columns.append(col)
+                for row in reader:
+                    try:
+                        if int(row["step"]) <= keep_until_step:
+                            self.rows.append(row)
+                    except (KeyError, TypeError, ValueError):
+                        pass  # a row cut short by a crash
+        self._rewrite()
+        self.tb = _tensorboard(Path(run_dir))
+
+    def log(self, values: dict[str, Any]) -> None:
+        row = {k: _fmt(v) for k, v in values.items() if v is not None}
+        self.rows.append(row)
+        new = [k for k in row if k not in self.columns]
+        if new:
+            self.columns.extend(new)
+            self._rewrite()
+        else:
+            with open(self.path, "a", newline="", encoding="utf-8") as f:
+                csv.DictWriter(f, self.columns).writerow(row)
+        if self.tb is not None:
+            step = int(values["step"])
+            for k, v in values.items():
+                if k not in ("step", "epoch", "time") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, step)
+
+    def _rewrite(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, self.columns, restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_bytes_atomic(self.path, buf.getvalue().encode())
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _tensorboard(run_dir: Path) -> Any:
+    """A SummaryWriter in ``run_dir/tensorboard`` if tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: skipped silently
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
