@@ -1,8 +1,11 @@
 """Recurrent layers with torch.nn's constructor, parameter names and return values.
 
-PLACEHOLDER until the core layers land: thin aliases of torch.nn so other parts can import.
+``RNN``, ``LSTM``, ``GRU`` and their cells load torch.nn state dicts and back; see
+``rnnkit.nn.recurrent`` for the extras (lengths, step, init options).
 """
 
-from torch.nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from rnnkit.nn import init
+from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.nn.recurrent import GRU, LSTM, RNN
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "init"]

@@ -1,0 +1,202 @@
+"""RNN, LSTM and GRU layers: torch.nn's constructor, parameter names, shapes and return values.
+
+On top of torch.nn: ``forward(x, hx=None, lengths=None)`` for padded variable-length batches,
+``step(x_t, state)`` for streaming, and keyword-only ``init``, ``forget_bias``, ``t_max`` (see
+``rnnkit.nn.init``). ``layer.impl = "reference"`` switches to the plain-loop ops (for checks).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit import ops
+from rnnkit.nn import streaming
+from rnnkit.nn.init import initialize_
+
+IMPLS = ("fast", "reference")
+
+
+class RecurrentBase(nn.Module):
+    """Shared by RNN, LSTM and GRU; subclasses set ``gates`` and the two ops."""
+
+    gates = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None):
+        super().__init__()
+        for name, value, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
+                                 ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"expected {name} to be an integer >= {low}, found {value!r}")
+        if not 0 <= dropout <= 1 or isinstance(dropout, bool):
+            raise ValueError(f"expected dropout between 0 and 1, found {dropout!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"expected proj_size smaller than hidden_size {hidden_size}, found {proj_size}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
+        self.impl = "fast"
+        directions = 2 if bidirectional else 1
+        out = proj_size or hidden_size
+        factory = {"device": device, "dtype": dtype}
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for suffix in ("", "_reverse")[:directions]:
+                shapes = [("weight_ih", (self.gates * hidden_size, input_size if layer == 0 else out * directions)),
+                          ("weight_hh", (self.gates * hidden_size, out))]
+                if bias:
+                    shapes += [("bias_ih", (self.gates * hidden_size,)), ("bias_hh", (self.gates * hidden_size,))]
+                if proj_size:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
+                for name, shape in shapes:
+                    full = f"{name}_l{layer}{suffix}"
+                    self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weights_names.append(full)
+        self.reset_parameters()
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """The parameters in the order the ops (and torch._VF) expect."""
+        return [self._parameters[name] for name in self._flat_weights_names]
+
+    def reset_parameters(self) -> None:
+        initialize_(self, self.init, t_max=self.t_max, forget_bias=self.forget_bias)
+
+    def flatten_parameters(self) -> None:
+        """Kept for torch.nn compatibility; weights are passed to the kernels as they are."""
+
+    def _options(self) -> dict:
+        return {"num_layers": self.num_layers, "bidirectional": self.bidirectional,
+                "dropout": self.dropout, "training": self.training, "batch_first": self.batch_first}
+
+    def _op(self):
+        if self.impl not in IMPLS:
+            raise ValueError(f"expected impl to be one of {', '.join(IMPLS)}, found {self.impl!r}")
+        return self.fast_op if self.impl == "fast" else self.reference_op
+
+    def forward(self, x, hx=None, lengths=None):
+        """``x``: ``(T, B, F)`` (``(B, T, F)`` if batch_first), ``(T, F)`` unbatched, or a
+        PackedSequence. Returns ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``, like torch.nn."""
+        unbatched = isinstance(x, Tensor) and x.dim() == 2
+        if unbatched:
+            if lengths is not None:
+                raise ValueError("expected lengths=None with an unbatched (2-D) input, found lengths")
+            x = x.unsqueeze(0 if self.batch_first else 1)
+            hx = _map_state(hx, _unsqueeze)
+        out, state = self._op()(x, self._flat_weights, hx, lengths, **self._options())
+        if unbatched:
+            out, state = out.squeeze(0 if self.batch_first else 1), _map_state(state, lambda s: s.squeeze(1))
+        return out, state
+
+    def step(self, x_t: Tensor, state=None):
+        """One time step: ``x_t`` of shape ``(batch, input_size)`` -> ``(y_t, state)``.
+
+        Same state format as forward. Under ``torch.no_grad()`` (or inference mode) this takes a
+        fast path (see ``rnnkit.nn.streaming``); with autograd on it runs forward on one step.
+        """
+        if self.bidirectional:
+            raise ValueError("expected a unidirectional layer for step(), found bidirectional=True")
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            found = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"expected one time step of shape (batch, {self.input_size}), found {found}")
+        fast = self.impl == "fast" and not (self.training and self.dropout)
+        if fast and not torch.is_grad_enabled():
+            dtype = self._parameters[self._flat_weights_names[0]].dtype
+            if x_t.dtype != dtype:
+                raise ValueError(f"expected input of dtype {dtype} like the weights, found {x_t.dtype}")
+            return self._fast_step(x_t, state)
+        y, state = self.forward(x_t.unsqueeze(1 if self.batch_first else 0), state)
+        return y.squeeze(1 if self.batch_first else 0), state
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                    "bidirectional": False, "proj_size": 0, "init": "default", "forget_bias": None,
+                    "t_max": None}
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)!r}"
+        return s
+
+
+def _unsqueeze(s):
+    if not isinstance(s, Tensor) or s.dim() != 2:
+        found = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
+        raise ValueError(f"expected a 2-D state (layers * directions, hidden) for unbatched input, found {found}")
+    return s.unsqueeze(1)
+
+
+def _map_state(state, fn):
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
+
+
+class RNN(RecurrentBase):
+    """Elman RNN, ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act ``"tanh"`` or ``"relu"``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, init=init, forget_bias=forget_bias,
+                         t_max=t_max)
+
+    def _options(self) -> dict:
+        return {**super()._options(), "nonlinearity": self.nonlinearity}
+
+    fast_op = staticmethod(ops.rnn)
+    reference_op = staticmethod(ops.naive_rnn)
+
+    def _fast_step(self, x, state):
+        cell = torch.rnn_tanh_cell if self.nonlinearity == "tanh" else torch.rnn_relu_cell
+        return streaming.cell_step(self, x, state, cell)
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + ", nonlinearity='relu'"
+
+
+class LSTM(RecurrentBase):
+    """LSTM with torch.nn's gates (i, f, g, o) and optional projection ``proj_size``.
+
+    ``forget_bias`` sets the forget gate's total bias (``bias_ih`` gets it, ``bias_hh`` zero).
+    """
+
+    gates = 4
+    fast_op = staticmethod(ops.lstm)
+    reference_op = staticmethod(ops.naive_lstm)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, proj_size, device, dtype, init=init,
+                         forget_bias=forget_bias, t_max=t_max)
+
+    def _fast_step(self, x, state):
+        return streaming.lstm_step(self, x, state)
+
+
+class GRU(RecurrentBase):
+    """GRU with torch.nn's gates (r, z, n); ``forget_bias`` sets the update gate z's bias."""
+
+    gates = 3
+    fast_op = staticmethod(ops.gru)
+    reference_op = staticmethod(ops.naive_gru)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, init=init, forget_bias=forget_bias,
+                         t_max=t_max)
+
+    def _fast_step(self, x, state):
+        return streaming.cell_step(self, x, state, torch.gru_cell)

@@ -1,0 +1,71 @@
+"""One time step without autograd, for streaming and generation (what ``layer.step`` runs under
+``torch.no_grad()``).
+
+The LSTM keeps, per layer, one fused matrix ``[W_ih | W_hh]`` with its gate rows reordered to
+(i, f, o, g) and the two biases summed, so a step is one matrix product per layer (the weights are
+read once) and a few element-wise ops. The copy is rebuilt whenever a parameter changes (its
+``data_ptr`` or in-place version counter moves). GRU and RNN call torch's fused cells directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rnnkit.ops._common import check_state, layout, split
+
+
+def _key(weights) -> tuple:
+    return tuple((id(w), w.data_ptr(), w._version) for w in weights)
+
+
+def _fuse_lstm(weights, lay) -> list[tuple]:
+    hidden = lay.hidden_size
+    order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                       torch.arange(2 * hidden, 3 * hidden)]).to(weights[0].device)
+    fused = []
+    for k in range(lay.num_layers):
+        w_ih, w_hh, b_ih, b_hh, w_hr = split(weights[k * lay.per_direction:(k + 1) * lay.per_direction])
+        w = torch.cat([w_ih, w_hh], 1)[order].detach()
+        b = (b_ih + b_hh)[order].detach() if b_ih is not None else w.new_zeros(4 * hidden)
+        fused.append((w.t(), b, None if w_hr is None else w_hr.detach().t()))
+    return fused
+
+
+def lstm_step(module, x: Tensor, state) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    weights = module._flat_weights
+    key = _key(weights)
+    cache = module.__dict__.get("_step_cache")
+    if cache is None or cache[0] != key:
+        lay = layout(weights, 4, module.num_layers, False)
+        cache = module.__dict__["_step_cache"] = (key, lay, _fuse_lstm(weights, lay))
+    _, lay, fused = cache
+    h0, c0 = check_state(state, lay, x.shape[0], x, name="state")
+    h_n, c_n = torch.empty_like(h0), torch.empty_like(c0)
+    three = 3 * lay.hidden_size
+    inp = x
+    for k, (w, b, w_hr) in enumerate(fused):
+        gates = torch.addmm(b, torch.cat((inp, h0[k]), 1), w)
+        gates[:, :three].sigmoid_()
+        gates[:, three:].tanh_()
+        i, f, o, g = gates.chunk(4, 1)
+        c = torch.mul(f, c0[k], out=c_n[k]).addcmul_(i, g)
+        if w_hr is None:
+            torch.mul(o, torch.tanh(c), out=h_n[k])
+        else:
+            torch.mm(o * torch.tanh(c), w_hr, out=h_n[k])
+        inp = h_n[k]
+    return inp, (h_n, c_n)
+
+
+def cell_step(module, x: Tensor, state, cell) -> tuple[Tensor, Tensor]:
+    """GRU / RNN: ``cell(x, h, w_ih, w_hh, b_ih, b_hh)`` per layer."""
+    weights = module._flat_weights
+    lay = layout(weights, 3 if cell is torch.gru_cell else 1, module.num_layers, False)
+    (h0,) = check_state(state, lay, x.shape[0], x, name="state")
+    inp, hs = x, []
+    for k in range(lay.num_layers):
+        w_ih, w_hh, b_ih, b_hh, _ = split(weights[k * lay.per_direction:(k + 1) * lay.per_direction])
+        inp = cell(inp, h0[k], w_ih, w_hh, b_ih, b_hh)
+        hs.append(inp)
+    return inp, torch.stack(hs)
