@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +19,20 @@ FIXED = ["step", "epoch", "time", "train_loss", "grad_norm", "lr", "tokens_per_s
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path, keep_until_step: int | None = None) -> None:
-        """Open ``run_dir/metrics.csv``; with ``keep_until_step`` (resume), keep the rows up to that
-        step and drop later ones, which the resumed run writes again; otherwise start afresh."""
+    def __init__(self, run_dir: Path, keep_rows: int | None = None) -> None:
+        """Open ``run_dir/metrics.csv``; with ``keep_rows`` (resume), keep that many rows, the ones
+        written before the checkpoint, and drop later ones, which the resumed run writes again;
+        otherwise start afresh."""
         self.path = Path(run_dir) / "metrics.csv"
         self.columns = list(FIXED)
         self.rows: list[dict[str, str]] = []
-        if keep_until_step is not None and self.path.is_file():
+        if keep_rows and self.path.is_file():
             with open(self.path, newline="", encoding="utf-8") as f:
                 reader = csv.DictReader(f)
                 for col in reader.fieldnames or []:
                     if col not in self.columns:
                         self.columns.append(col)
-                for row in reader:
-                    try:
-                        if int(row["step"]) <= keep_until_step:
-                            self.rows.append(row)
-                    except (KeyError, TypeError, ValueError):
-                        pass  # a row cut short by a crash
+                self.rows = list(itertools.islice(reader, keep_rows))
         self._rewrite()
         self.tb = _tensorboard(Path(run_dir))
 

@@ -114,6 +114,9 @@ class Trainer:
         self._interrupted = False
         self._updating = False
         self._handler_installed = False
+        self._window: list[Any] = [0.0, 0, 0.0]  # loss sum and count since the last log, since
+        self._epoch_loss: list[Any] = [0.0, 0]  # loss sum and count this epoch
+        self._log_rows = 0  # rows in metrics.csv
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -149,7 +152,7 @@ class Trainer:
                                 "--resume or choose another output directory.")
             seed_everything(cfg.seed)
         ckpt.write_json_atomic(self.run_dir / ckpt.CONFIG_FILE, self.config_json)
-        self.log = MetricsLog(self.run_dir, keep_until_step=self.step if resumed else None)
+        self.log = MetricsLog(self.run_dir, keep_rows=self._log_rows if resumed else None)
         self.progress = Progress(cfg.quiet, self.total_steps, self.step)
         if resumed:
             self.progress.line(f"resuming from {resumed} (step {self.step}, epoch "
@@ -178,8 +181,7 @@ class Trainer:
     def _run(self) -> None:
         self._t0 = time.monotonic()
         self._elapsed0 = self.elapsed
-        self._window: list[Any] = [0.0, 0, time.monotonic()]  # loss sum, count, since
-        self._epoch_loss: list[Any] = [0.0, 0]
+        self._window[2] = time.monotonic()
         stop = self._budget_reached()
         while stop is None and not self._interrupted:
             batches = self._epoch_batches()
@@ -355,7 +357,9 @@ class Trainer:
             "best_metric": self.best_metric, "best_name": self.best_name,
             "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
             "last_eval_step": self.last_eval_step, "last_metrics": self.last_metrics,
-            "stop_reason": self.stop_reason,
+            "stop_reason": self.stop_reason, "log_rows": len(self.log.rows),
+            "window": [float(self._window[0]), self._window[1]],
+            "epoch_loss": [float(self._epoch_loss[0]), self._epoch_loss[1]],
         }
 
     def _restore(self) -> str | None:
@@ -389,6 +393,9 @@ class Trainer:
         self.last_eval_step, self.last_metrics = st["last_eval_step"], st["last_metrics"]
         self.stop_reason = st["stop_reason"] if st["stop_reason"] == "early_stopping" else None
         self.last_save_step = self.step
+        self._log_rows = st["log_rows"]
+        self._window = [*st["window"], 0.0]
+        self._epoch_loss = list(st["epoch_loss"])
         set_rng_state(st["rng"])
         # Checkpoints after this one belong to the abandoned continuation: the pointers go back
         # to this run's own, then those are removed.
