@@ -1,0 +1,107 @@
+"""A recurrent layer with a linear head: the model for the long-memory tasks (adding, copy).
+
+The head reads the last step (``readout="last"``, one prediction per sequence) or every step
+(``readout="all"``, one prediction per step).
+"""
+
+from dataclasses import asdict, dataclass
+
+from torch import Tensor, nn
+
+from rnnkit.errors import UserError
+
+# arch name -> (class name in rnnkit.nn, extra constructor arguments)
+ARCHS: dict[str, tuple[str, dict]] = {
+    "rnn": ("RNN", {}),
+    "rnn-relu": ("RNN", {"nonlinearity": "relu"}),
+    "lstm": ("LSTM", {}),
+    "gru": ("GRU", {}),
+    "mingru": ("MinGRU", {}),
+    "minlstm": ("MinLSTM", {}),
+}
+INITS = ("default", "orthogonal", "chrono")
+# Elman RNNs have no gates: chrono init and forget_bias, which set gate biases, skip them.
+UNGATED_ARCHS = ("rnn", "rnn-relu")
+
+
+def check_arch(arch: str) -> None:
+    if arch not in ARCHS:
+        raise UserError(f"unknown arch {arch!r}: expected one of {', '.join(ARCHS)}")
+
+
+def check_init(init: str) -> None:
+    if init not in INITS:
+        raise UserError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
+
+
+@dataclass
+class SequenceRegressorConfig:
+    arch: str = "lstm"
+    input_size: int = 2
+    hidden_size: int = 64
+    output_size: int = 1
+    num_layers: int = 1
+    init: str = "default"
+    forget_bias: float | None = None
+    t_max: int | None = None  # the longest dependency chrono init is set for
+    readout: str = "last"
+
+    def __post_init__(self) -> None:
+        check_arch(self.arch)
+        check_init(self.init)
+        if self.readout not in ("last", "all"):
+            raise UserError(f"unknown readout {self.readout!r}: expected 'last' or 'all'")
+        if self.init == "chrono" and (self.t_max is None or self.t_max <= 2):
+            raise UserError(f"chrono init needs t_max (the longest dependency) > 2, found "
+                            f"{self.t_max}")
+        for name in ("input_size", "hidden_size", "output_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, found {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_recurrent(cfg: SequenceRegressorConfig) -> nn.Module:
+    """The recurrent layer for ``cfg.arch`` from rnnkit.nn, batch_first.
+
+    Imported lazily, so that an arch whose layer is not in this build fails with a clear sentence
+    only when it is asked for. The init options are passed only when they are not the default;
+    chrono and forget_bias only to gated layers (an Elman RNN keeps the default init).
+    """
+    import rnnkit.nn
+
+    class_name, extra = ARCHS[cfg.arch]
+    layer_cls = getattr(rnnkit.nn, class_name, None)
+    if layer_cls is None:
+        raise UserError(f"arch {cfg.arch!r} needs rnnkit.nn.{class_name}, which this build of "
+                        f"rnnkit does not have")
+    kwargs = dict(extra)
+    gated = cfg.arch not in UNGATED_ARCHS
+    if cfg.init == "orthogonal" or (cfg.init == "chrono" and gated):
+        kwargs["init"] = cfg.init
+    if cfg.init == "chrono" and gated:
+        kwargs["t_max"] = cfg.t_max
+    if cfg.forget_bias is not None and gated:
+        kwargs["forget_bias"] = cfg.forget_bias
+    try:
+        return layer_cls(cfg.input_size, cfg.hidden_size, num_layers=cfg.num_layers,
+                         batch_first=True, **kwargs)
+    except ValueError as e:  # the layer's own one-sentence message about these settings
+        raise UserError(f"{cfg.arch}: {e}") from None
+
+
+class SequenceRegressor(nn.Module):
+    def __init__(self, cfg: SequenceRegressorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.rnn = build_recurrent(cfg)
+        self.head = nn.Linear(cfg.hidden_size, cfg.output_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` (batch, time, input_size) -> (batch, output_size), or (batch, time, output_size)
+        with ``readout="all"``."""
+        out, _ = self.rnn(x)
+        if self.cfg.readout == "last":
+            out = out[:, -1]
+        return self.head(out)
