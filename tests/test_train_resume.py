@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_toy import ToyNet, ToyTask, train_toy
+from test_train_toy import ToyNet, ToyTask, single_thread, train_toy
 
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
@@ -26,13 +26,7 @@ SETTINGS = {"deterministic": 1, "checkpoint_every": 1, "eval_every": 4, "warmup_
 ARGS = [f"{k}={v}" for k, v in SETTINGS.items()]
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same as the script, so the arithmetic is the same
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
+one_thread = pytest.fixture(autouse=True)(single_thread)
 
 
 def _fork_training(run_dir: Path, resume: bool) -> int:
@@ -62,7 +56,7 @@ def _val_rows(run_dir: Path) -> list[tuple[str, str]]:
         return [(r["step"], r["val_loss"]) for r in csv.DictReader(f) if r["val_loss"]]
 
 
-def test_sigkill_at_random_moments_then_resume_gives_identical_weights(tmp_path, one_thread):
+def test_sigkill_at_random_moments_then_resume_gives_identical_weights(tmp_path):
     reference = train_toy(tmp_path / "ref", deterministic=True, checkpoint_every=1, eval_every=4,
                           warmup_steps=3, keep_last=2)
     total = reference.step  # 3 epochs of 6 batches
@@ -115,7 +109,7 @@ class _CtrlCTask(ToyTask):
         return super().training_step(model, batch, state)
 
 
-def test_ctrl_c_saves_a_checkpoint_then_raises_and_resume_finishes_exactly(tmp_path, one_thread):
+def test_ctrl_c_saves_a_checkpoint_then_raises_and_resume_finishes_exactly(tmp_path):
     settings = {"epochs": 2, "lr": 1e-2, "quiet": True, "deterministic": True}
     reference = train_toy(tmp_path / "ref", **settings)
 
