@@ -1,0 +1,157 @@
+"""Recurrent layer benchmarks on the CPU, each figure a ratio against a baseline timed in the same
+run (interleaved repeats, medians).
+
+    .venv/bin/python benchmarks/layers.py [--quick]
+
+- forward+backward of rnnkit LSTM/GRU against torch.nn (batch 32, input = hidden = 256):
+  target ratio <= 1.05;
+- the plain-loop reference against the fast path (reported);
+- streaming: a 2-layer LSTM (input = hidden = 512, batch 1) through ``step`` against torch.nn.LSTM
+  called one step at a time: target >= 5x and >= 2,500 steps/s in float32; bfloat16 reported;
+- the MinGRU scan rows from ``benchmarks/scan.py`` (``bench_scan()``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+import rnnkit.nn as rn
+
+
+def interleaved(fns: dict, repeats: int, inner: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, the functions taking turns in every repeat."""
+    for fn in fns.values():  # warm-up (oneDNN primitives, caches)
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[name].append((time.perf_counter() - start) / inner)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def train_step(layer, x):
+    def run():
+        layer.zero_grad(set_to_none=True)
+        out, _ = layer(x)
+        out.sum().backward()
+    return run
+
+
+def bench_training(steps_list, repeats, rows):
+    for arch, ours_cls, torch_cls in (("LSTM", rn.LSTM, torch.nn.LSTM), ("GRU", rn.GRU, torch.nn.GRU)):
+        for steps in steps_list:
+            torch.manual_seed(0)
+            ours, theirs = ours_cls(256, 256), torch_cls(256, 256)
+            theirs.load_state_dict(ours.state_dict())
+            x = torch.randn(steps, 32, 256)
+            t = interleaved({"torch": train_step(theirs, x), "ours": train_step(ours, x)}, repeats)
+            rows.append((f"{arch} fwd+bwd T={steps}", "torch.nn", f"{t['torch'] * 1e3:.1f} ms",
+                         f"{t['ours'] * 1e3:.1f} ms", f"{t['ours'] / t['torch']:.3f}", "<= 1.05"))
+
+
+def bench_reference(steps_list, repeats, rows):
+    for arch, cls in (("LSTM", rn.LSTM), ("GRU", rn.GRU)):
+        for steps in steps_list:
+            torch.manual_seed(0)
+            fast, ref = cls(256, 256), cls(256, 256)
+            ref.load_state_dict(fast.state_dict())
+            ref.impl = "reference"
+            x = torch.randn(steps, 32, 256)
+            t = interleaved({"fast": train_step(fast, x), "ref": train_step(ref, x)}, repeats)
+            rows.append((f"{arch} reference loop T={steps}", "fast path", f"{t['fast'] * 1e3:.1f} ms",
+                         f"{t['ref'] * 1e3:.1f} ms", f"{t['ref'] / t['fast']:.2f}", "(reported)"))
+
+
+def bench_streaming(repeats, inner, rows):
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(512, 512, 2)
+    ours = rn.LSTM(512, 512, 2)
+    ours.load_state_dict(theirs.state_dict())
+    low = rn.LSTM(512, 512, 2).to(torch.bfloat16)
+    low.load_state_dict(ours.state_dict())
+    x = torch.randn(1, 512)
+    states = {"torch": None, "fp32": None, "bf16": None}
+
+    def stepper(name, fn):
+        def run():
+            _, states[name] = fn(states[name])
+        return run
+
+    with torch.inference_mode():
+        t = interleaved({
+            "torch": stepper("torch", lambda s: theirs(x.unsqueeze(0), s)),
+            "fp32": stepper("fp32", lambda s: ours.step(x, s)),
+            "bf16": stepper("bf16", lambda s: low.step(x.bfloat16(), s)),
+        }, repeats, inner)
+    base = f"{1 / t['torch']:.0f} steps/s"
+    rows.append(("LSTM stream step fp32", "torch.nn 1-step", base, f"{1 / t['fp32']:.0f} steps/s",
+                 f"{t['torch'] / t['fp32']:.1f}x", ">= 5x, >= 2500/s"))
+    rows.append(("LSTM stream step bf16", "torch.nn 1-step", base, f"{1 / t['bf16']:.0f} steps/s",
+                 f"{t['torch'] / t['bf16']:.1f}x", "(reported)"))
+
+
+def bench_scan_rows(quick: bool) -> list:
+    path = Path(__file__).with_name("scan.py")
+    if not path.exists():
+        print("benchmarks/scan.py is missing: no MinGRU scan rows")
+        return []
+    spec = importlib.util.spec_from_file_location("rnnkit_bench_scan", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    takes_quick = "quick" in inspect.signature(module.bench_scan).parameters
+    result = module.bench_scan(quick=quick) if takes_quick else module.bench_scan()
+    return list(result or [])
+
+
+def machine() -> str:
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                     if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown cpu"
+    return (f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+            f"python {platform.python_version()}")
+
+
+def print_table(rows) -> None:
+    header = ("benchmark", "baseline", "baseline time", "rnnkit", "ratio", "target")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for i, row in enumerate([header, *rows]):
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats (a smoke run)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    rows: list = []
+    bench_training([64] if args.quick else [64, 256, 1024], 3 if args.quick else 7, rows)
+    bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
+    bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
+    print_table(rows)
+    scan = bench_scan_rows(args.quick)
+    if scan:
+        print("\nMinGRU scan (benchmarks/scan.py):")
+        for row in scan:
+            print(row if isinstance(row, str) else " | ".join(
+                f"{k}={v}" for k, v in row.items()) if isinstance(row, dict) else " | ".join(map(str, row)))
+
+
+if __name__ == "__main__":
+    main()
