@@ -1,0 +1,310 @@
+"""MinGRU and MinLSTM layers (Feng et al. 2024, "Were RNNs all we needed?").
+
+Same constructor, forward, state and `step` conventions as `rnnkit.nn.GRU`: input (T, batch,
+input) or (batch, T, input) with `batch_first`, unbatched (T, input), or a PackedSequence;
+state (num_layers * directions, batch, hidden); outputs past a sequence's end are zero and the
+final state is taken at each sequence's own last step. Training runs the parallel log-space scan
+of `rnnkit.ops`; `step` runs one O(1) update for decoding.
+
+Each layer and direction has one input projection, `weight_ih_l{k}[_reverse]` (gates x input)
+and `bias_ih_l{k}[_reverse]`; there are no recurrent weights. MinGRU's rows are [z; h~],
+MinLSTM's [f; i; h~].
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.ops.mingru import mingru, mingru_cell, naive_mingru
+from rnnkit.ops.minlstm import minlstm, minlstm_cell, naive_minlstm
+from rnnkit.ops.scan import DEFAULT_CHUNK
+
+
+class _MinRNN(nn.Module):
+    gates: int  # rows of the input projection, in units of hidden_size
+    forget_row: int  # which block of rows holds the gate that keeps the old state
+    forget_sign: float  # +1 if a larger bias keeps more of the old state, -1 if less
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        init: str = "default",
+        forget_bias: float | None = None,
+        t_max: float | None = None,
+        parallel: bool = True,
+        chunk_size: int = DEFAULT_CHUNK,
+    ):
+        super().__init__()
+        name = type(self).__name__
+        if input_size < 1 or hidden_size < 1 or num_layers < 1:
+            raise ValueError(
+                f"{name} needs input_size, hidden_size and num_layers of at least 1, got "
+                f"{input_size}, {hidden_size} and {num_layers}."
+            )
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name} dropout must be between 0 and 1, got {dropout}.")
+        if init not in ("default", "chrono"):
+            raise ValueError(
+                f"{name} init must be 'default' or 'chrono' (it has no recurrent weights to "
+                f"make orthogonal), got {init!r}."
+            )
+        if init == "chrono" and (t_max is None or t_max <= 2):
+            raise ValueError(f"{name} init='chrono' needs t_max greater than 2, got {t_max}.")
+        if not bias and (init == "chrono" or forget_bias is not None):
+            raise ValueError(f"{name} init='chrono' and forget_bias need bias=True.")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.parallel = parallel  # False runs the plain-loop reference ops (tests, benchmarks)
+        self.chunk_size = chunk_size
+        factory = {"device": device, "dtype": dtype}
+        directions = 2 if bidirectional else 1
+        self._names = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                weight = nn.Parameter(torch.empty(self.gates * hidden_size, layer_input, **factory))
+                self.register_parameter("weight_ih" + suffix, weight)
+                if bias:
+                    b = nn.Parameter(torch.empty(self.gates * hidden_size, **factory))
+                    self.register_parameter("bias_ih" + suffix, b)
+                self._names.append(suffix)
+        self.reset_parameters(init=init, forget_bias=forget_bias, t_max=t_max)
+
+    def reset_parameters(self, init="default", forget_bias=None, t_max=None) -> None:
+        """torch's default uniform(-1/sqrt(hidden), 1/sqrt(hidden)), then the gate biases:
+        `forget_bias` sets how strongly the old state is kept; chrono (Tallec & Ollivier 2018)
+        draws it as log(U(1, t_max - 1)) so that memory spans range up to t_max steps."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+        if not self.bias:
+            return
+        h = self.hidden_size
+        with torch.no_grad():
+            for suffix in self._names:
+                b = getattr(self, "bias_ih" + suffix)
+                keep = b[self.forget_row * h : (self.forget_row + 1) * h]
+                if init == "chrono":
+                    keep.uniform_(1, t_max - 1).log_()
+                    self._chrono_input_gate(b, keep)
+                elif forget_bias is not None:
+                    keep.fill_(forget_bias)
+                else:
+                    continue
+                keep.mul_(self.forget_sign)
+
+    def _chrono_input_gate(self, bias: Tensor, keep: Tensor) -> None:
+        """MinLSTM sets its input gate to the opposite bias; MinGRU has one gate."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (
+            ("bias", True),
+            ("batch_first", False),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+        ):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+    def _weights(self, suffix: str):
+        return getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix, None)
+
+    def forward(self, x, hx: Tensor | None = None, lengths=None):
+        """(output, h_n) for input x; a PackedSequence in gives a PackedSequence out."""
+        name = type(self).__name__
+        packed = isinstance(x, PackedSequence)
+        if packed:
+            if lengths is not None:
+                raise ValueError(f"{name} got both a PackedSequence and lengths; pass only one.")
+            sorted_indices, unsorted_indices = x.sorted_indices, x.unsorted_indices
+            x, lengths = pad_packed_sequence(x)
+            batch_first = False
+        else:
+            batch_first = self.batch_first
+        if not isinstance(x, Tensor) or x.dim() not in (2, 3):
+            found = f"{x.dim()}-D" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"{name} expects input of shape (T, batch, {self.input_size}), "
+                f"(batch, T, {self.input_size}) with batch_first, or unbatched "
+                f"(T, {self.input_size}), got {found} input."
+            )
+        unbatched = x.dim() == 2
+        if unbatched:
+            x = x.unsqueeze(1)
+        elif batch_first:
+            x = x.transpose(0, 1)
+        steps, batch, features = x.shape
+        if features != self.input_size:
+            raise ValueError(
+                f"{name} expects input with {self.input_size} features in the last dimension, "
+                f"got {features}."
+            )
+        if steps == 0:
+            raise ValueError(f"{name} expects at least one time step, got an empty sequence.")
+        lengths = self._check_lengths(lengths, steps, batch, x.device)
+        hx = self._check_state(hx, batch, unbatched, x)
+
+        directions = 2 if self.bidirectional else 1
+        op = self._op if self.parallel else self._reference
+        options = {"chunk_size": self.chunk_size} if self.parallel else {}
+        finals = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                out, h_n = op(
+                    layer_input,
+                    self._weights(self._names[index]),
+                    None if hx is None else hx[index],
+                    lengths,
+                    reverse=bool(direction),
+                    **options,
+                )
+                outputs.append(out)
+                finals.append(h_n)
+            layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=-1)
+        output, h_n = layer_input, torch.stack(finals)
+
+        if packed:
+            return self._repack(output, lengths, sorted_indices, unsorted_indices), h_n
+        if unbatched:
+            return output.squeeze(1), h_n.squeeze(1)
+        if batch_first:
+            output = output.transpose(0, 1)
+        return output, h_n
+
+    @staticmethod
+    def _repack(output: Tensor, lengths: Tensor, sorted_indices, unsorted_indices):
+        """Pack the padded output with the input's own ordering, so its indices still apply."""
+        lengths = lengths.cpu()
+        if sorted_indices is None:
+            return pack_padded_sequence(output, lengths)
+        packed = pack_padded_sequence(
+            output.index_select(1, sorted_indices.to(output.device)),
+            lengths[sorted_indices.cpu()],
+        )
+        return PackedSequence(packed.data, packed.batch_sizes, sorted_indices, unsorted_indices)
+
+    def _check_lengths(self, lengths, steps: int, batch: int, device) -> Tensor | None:
+        name = type(self).__name__
+        if lengths is None:
+            return None
+        if not isinstance(lengths, Tensor):
+            if not isinstance(lengths, Sequence):
+                raise ValueError(
+                    f"{name} expects lengths as a tensor or a list of ints, got "
+                    f"{type(lengths).__name__}."
+                )
+            lengths = torch.as_tensor(lengths)
+        if lengths.device.type != "cpu" and lengths.device != torch.device(device):
+            raise ValueError(
+                f"{name} expects lengths on the CPU or on the input's device {device}, got "
+                f"lengths on {lengths.device}."
+            )
+        if (
+            lengths.dtype.is_floating_point
+            or lengths.dtype.is_complex
+            or lengths.dtype == torch.bool
+        ):
+            raise ValueError(f"{name} expects integer lengths, got dtype {lengths.dtype}.")
+        if lengths.shape != (batch,):
+            raise ValueError(
+                f"{name} expects one length per sequence, shape ({batch},), got shape "
+                f"{tuple(lengths.shape)}."
+            )
+        low, high = int(lengths.min()), int(lengths.max())
+        if low < 1 or high > steps:
+            raise ValueError(
+                f"{name} expects lengths between 1 and the {steps} time steps of the input, "
+                f"got lengths from {low} to {high}."
+            )
+        return lengths.to(device=device, dtype=torch.long)
+
+    def _check_state(self, hx, batch: int, unbatched: bool, x: Tensor) -> Tensor | None:
+        if hx is None:
+            return None
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        expected = (layers, self.hidden_size) if unbatched else (layers, batch, self.hidden_size)
+        if not isinstance(hx, Tensor) or tuple(hx.shape) != expected:
+            found = tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__
+            raise ValueError(
+                f"{type(self).__name__} expects an initial state of shape {expected}, got {found}."
+            )
+        if hx.device != x.device:
+            raise ValueError(
+                f"{type(self).__name__} expects the initial state on {x.device}, got {hx.device}."
+            )
+        return hx.unsqueeze(1) if unbatched else hx
+
+    def step(self, x_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One time step: x_t (batch, input) and state (num_layers, batch, hidden) or None
+        give (y_t (batch, hidden), new state); unidirectional layers only."""
+        name = type(self).__name__
+        if self.bidirectional:
+            raise ValueError(f"{name}.step needs a unidirectional layer, got bidirectional=True.")
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            found = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(
+                f"{name}.step expects x_t of shape (batch, {self.input_size}), got {found}."
+            )
+        batch = x_t.shape[0]
+        if state is None:
+            state = x_t.new_zeros(self.num_layers, batch, self.hidden_size)
+        else:
+            state = self._check_state(state, batch, False, x_t)
+        new_states = []
+        y = x_t
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                y = F.dropout(y, self.dropout, True)
+            y = self._cell(y, state[layer], *self._weights(self._names[layer]))
+            new_states.append(y)
+        return y, torch.stack(new_states)
+
+
+class MinGRU(_MinRNN):
+    """minGRU: z = sigmoid(W_z x + b_z), h_t = (1 - z) h_{t-1} + z g(W_h x + b_h)."""
+
+    gates, forget_row, forget_sign = 2, 0, -1.0
+    _op = staticmethod(mingru)
+    _reference = staticmethod(naive_mingru)
+    _cell = staticmethod(mingru_cell)
+
+
+class MinLSTM(_MinRNN):
+    """minLSTM: f' h_{t-1} + i' g(W_h x + b_h) with gates normalised to f' + i' = 1."""
+
+    gates, forget_row, forget_sign = 3, 0, 1.0
+    _op = staticmethod(minlstm)
+    _reference = staticmethod(naive_minlstm)
+    _cell = staticmethod(minlstm_cell)
+
+    def _chrono_input_gate(self, bias: Tensor, keep: Tensor) -> None:
+        h = self.hidden_size
+        bias[h : 2 * h] = -keep

@@ -1,0 +1,62 @@
+"""minLSTM (Feng et al. 2024): f_t = sigmoid(W_f x_t), i_t = sigmoid(W_i x_t), h~_t = g(W_h x_t),
+normalised gates f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t), h_t = f'_t h_{t-1} + i'_t h~_t.
+
+As for minGRU, training runs a parallel log-space scan (`minlstm`) and `naive_minlstm` is the
+plain loop over `minlstm_cell`. One layer, one direction. x is (T, batch, input); weights =
+(weight (3*hidden, input) with rows [f; i; h~], bias (3*hidden,) or None); initial_state
+(batch, hidden); lengths (batch,) in [1, T]. There is no separate cell state: the state is h.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.ops.scan import DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
+
+
+def _log_ratio(k_f: Tensor, k_i: Tensor) -> Tensor:
+    """d = log f - log i, so that f' = sigmoid(d) and i' = sigmoid(-d) exactly, without the
+    0 / 0 that f / (f + i) gives when both gates underflow. (log sigmoid(k) = -softplus(-k);
+    F.logsigmoid is as fast on long sequences but slow on the small tensors of one step.)"""
+    return F.softplus(-k_i) - F.softplus(-k_f)
+
+
+def minlstm_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """One step: the next state from input x_t (batch, input) and state h (batch, hidden)."""
+    k_f, k_i, v = F.linear(x_t, weight, bias).chunk(3, dim=-1)
+    d = _log_ratio(k_f, k_i)
+    return torch.sigmoid(d) * h + torch.sigmoid(-d) * g(v)
+
+
+def minlstm(
+    x: Tensor,
+    weights: tuple[Tensor, Tensor | None],
+    initial_state: Tensor | None = None,
+    lengths: Tensor | None = None,
+    *,
+    reverse: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> tuple[Tensor, Tensor]:
+    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden)."""
+    k_f, k_i, v = F.linear(x, *weights).chunk(3, dim=-1)
+    d = _log_ratio(k_f, k_i)
+    log_a = F.logsigmoid(d)
+    log_b = F.logsigmoid(-d) + log_g(v)
+    return scan_sequence(
+        log_a, log_b, initial_state, lengths, reverse=reverse, chunk_size=chunk_size
+    )
+
+
+def naive_minlstm(
+    x: Tensor,
+    weights: tuple[Tensor, Tensor | None],
+    initial_state: Tensor | None = None,
+    lengths: Tensor | None = None,
+    *,
+    reverse: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Reference: the same recurrence one step at a time."""
+    h = initial_state
+    if h is None:
+        h = x.new_zeros(x.shape[1], weights[0].shape[0] // 3)
+    return sequential(minlstm_cell, x, weights, h, lengths, reverse=reverse)

@@ -1,0 +1,135 @@
+"""The linear recurrence h_t = a_t * h_{t-1} + b_t over time, solved in parallel in log space.
+
+Shared by minGRU and minLSTM (Feng et al. 2024, "Were RNNs all we needed?"), whose decay
+a_t in (0, 1) and input term b_t > 0 depend on x_t only, so every h_t is a prefix sum:
+    h_t = A_t * h_0 + A_t * sum_{s<=t} b_s / A_s,      A_t = a_1 * ... * a_t,
+computed as log A_t = cumsum(log a) and the sum as exp(log A_t + logcumsumexp(log b - log A)).
+The initial state may be negative, so it is never put through a log: it enters only as A_t * h_0.
+
+For long sequences log A_t grows like -t, and log A_t + logcumsumexp(...) cancels two large
+numbers, losing about |log A_t| * eps of relative precision. The scan therefore runs in chunks:
+the prefix sums restart at each chunk, and a short loop over the T / chunk_size chunk boundaries
+carries the state across (again as A_t * carry, so the carry may have any sign).
+
+Time is dimension 0. Vectors and states may have any trailing shape.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DEFAULT_CHUNK = 64
+
+# Half-precision prefix sums over a chunk would lose all accuracy; the scan runs in float32.
+_UPCAST = (torch.float16, torch.bfloat16)
+
+
+def log_space_scan(
+    log_a: Tensor, log_b: Tensor, h0: Tensor | None = None, *, chunk_size: int = DEFAULT_CHUNK
+) -> Tensor:
+    """Return h_t for every t, given log a_t, log b_t of shape (T, ...) and h0 of shape (...)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
+    dtype = log_a.dtype
+    if dtype in _UPCAST:
+        log_a, log_b = log_a.float(), log_b.float()
+        h0 = None if h0 is None else h0.float()
+    steps = log_a.shape[0]
+    chunk = min(chunk_size, steps)
+    n_chunks = -(-steps // chunk)
+    pad = n_chunks * chunk - steps
+    if pad:
+        # Zeros (a = b = 1) after the end: finite, and nothing before the end depends on them.
+        widths = [0, 0] * (log_a.dim() - 1) + [0, pad]
+        log_a, log_b = F.pad(log_a, widths), F.pad(log_b, widths)
+    rest = log_a.shape[1:]
+    log_a = log_a.reshape(n_chunks, chunk, *rest)
+    log_b = log_b.reshape(n_chunks, chunk, *rest)
+
+    cum_log_a = torch.cumsum(log_a, dim=1)
+    from_zero = torch.exp(cum_log_a + torch.logcumsumexp(log_b - cum_log_a, dim=1))
+    if n_chunks == 1 and h0 is None:
+        h = from_zero
+    else:
+        decay = torch.exp(cum_log_a)
+        carry = torch.zeros_like(from_zero[0, 0]) if h0 is None else h0.expand(rest)
+        carries = []
+        # Unbinding the chunk ends once keeps backward from writing a full-size zero tensor per
+        # chunk, as indexing inside the loop would.
+        for end_decay, end_value in zip(
+            decay[:, -1].unbind(0), from_zero[:, -1].unbind(0), strict=True
+        ):
+            carries.append(carry)
+            carry = end_decay * carry + end_value
+        h = torch.addcmul(from_zero, decay, torch.stack(carries).unsqueeze(1))
+    h = h.reshape(n_chunks * chunk, *rest)[:steps]
+    return h.to(dtype)
+
+
+def log_g(v: Tensor) -> Tensor:
+    """log g(v) for the paper's positive activation g(v) = v + 0.5 if v >= 0 else sigmoid(v)."""
+    # relu keeps the unused branch finite, so torch.where passes no NaN into the gradient.
+    return torch.where(v >= 0, torch.log(F.relu(v) + 0.5), F.logsigmoid(v))
+
+
+def g(v: Tensor) -> Tensor:
+    """The paper's positive activation: continuous at 0, where both branches equal 0.5."""
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+
+def time_reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence within its own length (dim 0 is time, dim 1 batch); an involution."""
+    if lengths is None:
+        return x.flip(0)
+    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
+    last = lengths.to(x.device).unsqueeze(0) - 1
+    index = torch.where(steps <= last, last - steps, steps)
+    return x.gather(0, index.view(*index.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+
+def scan_sequence(
+    log_a: Tensor,
+    log_b: Tensor,
+    initial_state: Tensor | None,
+    lengths: Tensor | None,
+    *,
+    reverse: bool,
+    chunk_size: int,
+) -> tuple[Tensor, Tensor]:
+    """Run the scan over (T, batch, hidden) terms given in sequence order: (outputs, final state).
+
+    Outputs past each sequence's end are zero; the final state is taken at its own last step,
+    and the reverse direction starts at each sequence's own last element.
+    """
+    if reverse:
+        log_a, log_b = time_reverse(log_a, lengths), time_reverse(log_b, lengths)
+    h = log_space_scan(log_a, log_b, initial_state, chunk_size=chunk_size)
+    if lengths is None:
+        final = h[-1]
+    else:
+        last = (lengths.to(h.device) - 1).view(1, -1, 1).expand(1, *h.shape[1:])
+        final = h.gather(0, last).squeeze(0)
+    if reverse:
+        h = time_reverse(h, lengths)
+    if lengths is not None:
+        live = torch.arange(h.shape[0], device=h.device).unsqueeze(1) < lengths.to(h.device)
+        h = h * live.unsqueeze(2).to(h.dtype)
+    return h, final
+
+
+def sequential(cell, x: Tensor, weights, h: Tensor, lengths: Tensor | None, *, reverse: bool):
+    """The plain loop h_t = cell(x_t, h_{t-1}, *weights) from state h, with scan_sequence's
+    conventions: (outputs, final state)."""
+    steps = x.unbind(
+        0
+    )  # x[t] in the loop would make backward write a full-size zero tensor per step
+    outputs = [None] * len(steps)
+    for t in reversed(range(len(steps))) if reverse else range(len(steps)):
+        new = cell(steps[t], h, *weights)
+        if lengths is None:
+            h = outputs[t] = new
+        else:
+            live = (t < lengths.to(x.device)).unsqueeze(1)
+            h = torch.where(live, new, h)
+            outputs[t] = torch.where(live, new, torch.zeros_like(new))
+    return torch.stack(outputs), h
