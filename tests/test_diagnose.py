@@ -18,9 +18,11 @@ from rnnkit.tasks.gradient_decay import (
 )
 from rnnkit.tasks.memory_tasks import (
     ADDING_BASELINE_MSE,
-    AddingConfig,
     AddingTask,
+    CopyTask,
+    MemoryTaskConfig,
     adding_batch,
+    copy_batch,
     seeded_generator,
 )
 
@@ -120,8 +122,8 @@ def test_adding_data_statistics():
 
 
 def test_adding_task_batches_are_fixed_per_epoch():
-    task = AddingTask(AddingConfig(length=10, batch_size=3, steps_per_epoch=2),
-                      SequenceRegressorConfig())
+    task = AddingTask(MemoryTaskConfig(length=10, batch_size=3, steps_per_epoch=2),
+                      AddingTask.model_config("lstm", 4, 10))
     a, b, c = list(task.train_batches(0)), list(task.train_batches(0)), list(task.train_batches(1))
     assert len(a) == 2
     assert torch.equal(a[1][0], b[1][0]) and not torch.equal(a[1][0], c[1][0])
@@ -130,6 +132,25 @@ def test_adding_task_batches_are_fixed_per_epoch():
     assert loss.ndim == 0 and count == 3 and state is None
     assert set(task.evaluate(model)) >= {"val_loss", "val_mse"}
     assert task.checkpoint_config()["model"]["arch"] == "lstm"
+
+
+def test_copy_data_and_its_baseline():
+    x, y = copy_batch(500, 7, seeded_generator(0, 0))
+    ids = x.argmax(-1)
+    assert x.shape == (500, 27, 10) and torch.all(x.sum(-1) == 1)
+    assert torch.all((ids[:, :10] >= 1) & (ids[:, :10] <= 8))
+    assert torch.all(ids[:, 16] == 9) and (ids == 9).sum() == 500
+    assert torch.all(ids[:, 10:16] == 0) and torch.all(ids[:, 17:] == 0)
+    assert torch.all(y[:, :17] == 0) and torch.equal(y[:, 17:], ids[:, :10])
+    # blanks for 17 steps, then uniform over the 8 symbols: the task's baseline loss
+    task = CopyTask(MemoryTaskConfig(length=7, test_size=500), CopyTask.model_config("gru", 4, 7))
+    blind = torch.full((500, 27, 9), -1e4)
+    blind[:, :17, 0] = 0
+    blind[:, 17:, 1:] = 0
+    assert task.loss(blind, y).item() == pytest.approx(task.baseline(), rel=1e-6)
+    assert task.baseline() == pytest.approx(10 * np.log(8) / 27)
+    perfect = torch.nn.functional.one_hot(y, 9).float() * 1e4
+    assert task.extra_metrics(perfect, y)["val_recall_accuracy"] == 1.0
 
 
 def test_gradients_command_writes_csv_and_png(tmp_path, capsys):
@@ -158,6 +179,9 @@ def test_adding_command_reports_against_the_baseline(tmp_path, capsys):
     assert "0.167" in printed and "rule: solved when test MSE < 0.1 x baseline" in printed
     assert (out / "adding_results.csv").read_text().count("\n") == 3
     assert (out / "adding_lstm_metrics.csv").exists()
+    assert run(["diagnose", "copy", "--arch", "gru", "--delay", "3", "--steps", "2",
+                "--hidden", "4", "--out", str(out), "--quiet"]) == 0
+    assert "recall accuracy" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, words", [
@@ -168,7 +192,10 @@ def test_adding_command_reports_against_the_baseline(tmp_path, capsys):
     (["--arch", ","], "--arch expected"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path, capsys, args, words):
-    for command in ("gradients", "adding"):
+    for command in ("gradients", "adding", "copy"):
+        if command == "copy" and "--length" in args:
+            args = ["--delay", "0"]
+            words = "--delay must be at least 1"
         code = run(["diagnose", command, "--out", str(tmp_path), "--steps", "1", *args])
         err = capsys.readouterr().err
         assert code == 2, err

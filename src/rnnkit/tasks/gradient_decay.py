@@ -18,10 +18,10 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import UserError
-from rnnkit.models.sequence_regressor import SequenceRegressorConfig, check_arch, check_init
+from rnnkit.models.sequence_regressor import check_arch, check_init
 from rnnkit.tasks.memory_tasks import (
-    AddingConfig,
     AddingTask,
+    MemoryTaskConfig,
     adding_batch,
     one_thread,
     seeded_generator,
@@ -94,25 +94,20 @@ class GradientDecay:
         return n / n[0] if n[0] > 0 else np.full_like(n, np.nan)
 
 
-def model_config(cfg: GradientDiagnosticConfig, arch: str) -> SequenceRegressorConfig:
-    return SequenceRegressorConfig(
-        arch=arch, input_size=2, hidden_size=cfg.hidden, output_size=1, init=cfg.init,
-        forget_bias=cfg.forget_bias, t_max=cfg.length if cfg.init == "chrono" else None)
-
-
 def measure_gradient_decay(cfg: GradientDiagnosticConfig, run_root: Path,
                            quiet: bool = True, log=print) -> GradientDecay:
     """Measure every arch at initialisation, train it ``cfg.steps`` steps on the adding problem
     (run directories under ``run_root/<arch>``), and measure it again."""
     probe_x, probe_y = adding_batch(cfg.probe_size, cfg.length,
                                     seeded_generator(cfg.seed, PROBE_STREAM))
-    data_cfg = AddingConfig(length=cfg.length, batch_size=cfg.batch_size,
+    data_cfg = MemoryTaskConfig(length=cfg.length, batch_size=cfg.batch_size,
                             steps_per_epoch=max(1, min(cfg.steps, 100)), seed=cfg.seed)
     # Build every model first, so that an arch missing from this build fails before any training.
     tasks, models = {}, {}
     for arch in cfg.archs:
         torch.manual_seed(cfg.seed)
-        tasks[arch] = AddingTask(data_cfg, model_config(cfg, arch))
+        tasks[arch] = AddingTask(data_cfg, AddingTask.model_config(
+            arch, cfg.hidden, cfg.length, init=cfg.init, forget_bias=cfg.forget_bias))
         models[arch] = tasks[arch].build_model()
     result = GradientDecay(length=cfg.length, steps=cfg.steps)
     for arch in cfg.archs:
@@ -189,8 +184,8 @@ def plot_gradient_decay(result: GradientDecay, path: Path, title_note: str = "")
     ax.axhline(VANISHED, color="0.5", linestyle=":", linewidth=1)
     ax.set_yscale("log")
     ax.set_xlim(0, result.length - 1)
-    ax.set_xlabel("lag T - t (steps back from the last input)")
-    ax.set_ylabel("||dL_T / dx_t||  relative to lag 0")
+    ax.set_xlabel(r"lag $T - t$ (steps back from the last input)")
+    ax.set_ylabel(r"$\Vert\partial L_T / \partial x_t\Vert$ relative to lag 0")
     title = f"Gradient reaching earlier inputs: adding problem, T = {result.length}"
     ax.set_title(title + (f"\n{title_note}" if title_note else ""), fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
