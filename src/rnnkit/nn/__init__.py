@@ -6,6 +6,7 @@
 
 from rnnkit.nn import init
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.nn.minrnn import MinGRU, MinLSTM
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "init"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "init", "MinGRU", "MinLSTM"]
