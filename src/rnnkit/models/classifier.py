@@ -1,0 +1,153 @@
+"""A text classifier: embedding -> bidirectional recurrent encoder -> pooling -> dropout -> linear.
+
+Sequences of different lengths share a padded batch; the encoder gets their lengths and the
+pooling a mask, so padding never changes a sequence's result.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.errors import UserError
+
+ARCHS = ("lstm", "gru", "rnn", "mingru", "minlstm")
+POOLINGS = ("last", "max", "mean", "attention")
+_LAYER_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU",
+                "minlstm": "MinLSTM"}
+
+
+@dataclass
+class ClassifierConfig:
+    vocab_size: int
+    num_classes: int
+    arch: str = "lstm"
+    layers: int = 1
+    hidden: int = 256  # per direction
+    embed: int = 300
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.5  # before the output layer, and between recurrent layers
+    embed_dropout: float = 0.3  # on the word embeddings
+    pad_id: int | None = 0  # embedding row kept at zero; None when padding uses a real token id
+    class_weights: list[float] | None = None  # loss weight of each class
+    init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
+    forget_bias: float | None = None  # LSTM forget-gate bias
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise UserError(f"the architecture must be one of {', '.join(ARCHS)}, "
+                            f"found {self.arch!r}.")
+        if self.pooling not in POOLINGS:
+            raise UserError(f"the pooling must be one of {', '.join(POOLINGS)}, "
+                            f"found {self.pooling!r}.")
+        for name in ("vocab_size", "layers", "hidden", "embed"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be a positive whole number, "
+                                f"found {getattr(self, name)}.")
+        if self.num_classes < 2:
+            raise UserError(f"a classifier needs at least two classes, found {self.num_classes}.")
+        for name in ("dropout", "embed_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"{name} must be in [0, 1), found {getattr(self, name)}.")
+        if self.class_weights is not None and len(self.class_weights) != self.num_classes:
+            raise UserError(f"class_weights needs one weight per class ({self.num_classes}), "
+                            f"found {len(self.class_weights)}.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassifierConfig:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UserError(f"unknown classifier settings: {', '.join(unknown)}.")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def encoder_layer(cfg: ClassifierConfig) -> nn.Module:
+    """The rnnkit layer for ``cfg.arch``; MinGRU/MinLSTM are looked up only when asked for."""
+    import rnnkit.nn as rnn_layers
+
+    cls = getattr(rnn_layers, _LAYER_CLASS[cfg.arch], None)
+    if cls is None:
+        raise UserError(f"the architecture {cfg.arch!r} needs rnnkit.nn.{_LAYER_CLASS[cfg.arch]}, "
+                        "which this installation does not have.")
+    extra = {}
+    if cfg.init != "default":
+        extra["init"] = cfg.init
+    if cfg.forget_bias is not None:
+        if cfg.arch not in ("lstm", "minlstm"):
+            raise UserError(f"forget_bias applies to LSTM-like layers, not {cfg.arch!r}.")
+        extra["forget_bias"] = cfg.forget_bias
+    return cls(cfg.embed, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+               dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+               bidirectional=cfg.bidirectional, **extra)
+
+
+class TextClassifier(nn.Module):
+    """``forward(tokens, lengths, labels=None) -> (logits, loss)``; tokens ``(batch, time)``."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed, padding_idx=cfg.pad_id)
+        self.embed_dropout = nn.Dropout(cfg.embed_dropout)
+        self.rnn = encoder_layer(cfg)
+        # Layers with rnnkit's API take lengths; any torch.nn-like layer gets a PackedSequence.
+        self._takes_lengths = "lengths" in inspect.signature(self.rnn.forward).parameters
+        width = cfg.hidden * (2 if cfg.bidirectional else 1)
+        if cfg.pooling == "attention":
+            self.attention = nn.Sequential(nn.Linear(width, width), nn.Tanh(),
+                                           nn.Linear(width, 1, bias=False))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output = nn.Linear(width, cfg.num_classes)
+        weights = torch.tensor(cfg.class_weights, dtype=torch.float32) if cfg.class_weights \
+            else torch.ones(cfg.num_classes)
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    def _run_encoder(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Outputs ``(batch, time, width)``, zero past each end, and the final hidden states."""
+        if self._takes_lengths:
+            y, h = self.rnn(x, lengths=lengths)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True,
+                                                       enforce_sorted=False)
+            y, h = self.rnn(packed)
+            y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True,
+                                                    total_length=x.shape[1])
+        if isinstance(h, tuple):  # LSTM-like: (h, c)
+            h = h[0]
+        return y, h
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The pooled sequence vectors ``(batch, width)`` and, with attention pooling, each
+        position's weight ``(batch, time)`` (zero on padding)."""
+        x = self.embed_dropout(self.embedding(tokens))
+        y, h = self._run_encoder(x, lengths)
+        mask = torch.arange(tokens.shape[1], device=tokens.device)[None, :] < lengths[:, None]
+        pooling = self.cfg.pooling
+        if pooling == "last":  # the last layer's final state of each direction
+            dirs = 2 if self.cfg.bidirectional else 1
+            return h[-dirs:].transpose(0, 1).reshape(tokens.shape[0], -1), None
+        if pooling == "max":
+            return y.masked_fill(~mask[:, :, None], float("-inf")).amax(1), None
+        if pooling == "mean":
+            y = y.masked_fill(~mask[:, :, None], 0.0)
+            return y.sum(1) / lengths[:, None].to(y.dtype), None
+        scores = self.attention(y).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores.float(), dim=1).to(y.dtype)
+        return torch.einsum("bt,btd->bd", weights, y), weights
+
+    def forward(self, tokens: Tensor, lengths: Tensor, labels: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None]:
+        pooled, _ = self.encode(tokens, lengths)
+        logits = self.output(self.dropout(pooled))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights)
+        return logits, loss
