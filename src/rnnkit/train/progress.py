@@ -33,6 +33,10 @@ class Progress:
         self.bar.start()
         self.task = self.bar.add_task("train", total=total_steps, completed=start_step, stats="")
 
+    def advance(self, step: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step)
+
     def update(self, step: int, loss: float, lr: float, rate: float, eta: float | None) -> None:
         if self.bar is None:
             return
