@@ -256,3 +256,42 @@ def test_run_directory_config_holds_task_train_config_and_version(tmp_path):
     assert config["task"] == "toy" and config["model"] == {"hidden": 8}
     assert config["train"]["schedule"] == "step" and config["train"]["max_steps"] == 1
     assert config["rnnkit_version"] == rnnkit.__version__
+
+
+def test_a_non_finite_gradient_skips_the_update_and_training_goes_on(tmp_path):
+    class Task(ToyTask):
+        calls = 0
+
+        def training_step(self, model, batch, state):
+            self.calls += 1
+            loss, count, h = super().training_step(model, batch, state)
+            return (loss * float("nan") if self.calls == 2 else loss), count, h
+
+    t = _fit(tmp_path, Task(), max_steps=3, log_every=1)
+    rows = [r for r in _rows(tmp_path / "run") if r["grad_norm"]]
+    assert rows[1]["grad_norm"] == "nan" and float(rows[2]["grad_norm"]) > 0
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
+
+
+def test_tensorboard_gets_every_scalar_when_it_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    scalars = []
+
+    class Writer:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, step))
+
+        def close(self):
+            scalars.append(("closed", 0))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = Writer
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    _fit(tmp_path, max_steps=2, log_every=1)
+    assert ("train_loss", 1) in scalars and ("lr", 2) in scalars and ("val_loss", 2) in scalars
+    assert scalars[-1] == ("closed", 0)
