@@ -187,6 +187,9 @@ def test_early_stopping_after_patience_keeps_the_best_checkpoint(tmp_path, mode,
     assert ckpt.list_checkpoints(run) == ["step-00000012", "step-00000024"]  # best + last 1
     config, _ = ckpt.load_for_inference(run)
     assert config["task"] == "toy"
+    again = Trainer(ToyNet(), _ScriptedEval(values, key="val_metric"), t.cfg, run)
+    again.fit(resume=True)  # an early-stopped run stays stopped
+    assert (again.step, again.stop_reason) == (24, "early_stopping")
 
 
 def test_monitor_missing_from_the_metrics_is_a_user_error_when_needed(tmp_path):

@@ -191,7 +191,7 @@ class Trainer:
         self._t0 = time.monotonic()
         self._elapsed0 = self.elapsed
         self._window[2] = time.monotonic()
-        stop = self._budget_reached()
+        stop = self.stop_reason or self._budget_reached()
         while stop is None and not self._interrupted:
             batches = self._epoch_batches()
             finished = True
@@ -225,9 +225,7 @@ class Trainer:
         """The batches of the current epoch, past the ones a resumed checkpoint already used."""
         if self.batch_index == 0:
             self._epoch_rng = get_rng_state()
-            it = iter(self.task.train_batches(self.epoch))
-            self._epoch_start_batches = 0
-            return it
+            return iter(self.task.train_batches(self.epoch))
         # Replay: the epoch's batches are built from the random state the epoch started with,
         # the first k skipped, then the random state of the checkpoint is put back.
         assert self._epoch_rng is not None
