@@ -4,7 +4,9 @@
 The LSTM keeps, per layer, one fused matrix ``[W_ih | W_hh]`` with its gate rows reordered to
 (i, f, o, g) and the two biases summed, so a step is one matrix product per layer (the weights are
 read once) and a few element-wise ops. The copy is rebuilt whenever a parameter changes (its
-``data_ptr`` or in-place version counter moves). GRU and RNN call torch's fused cells directly.
+``data_ptr`` or in-place version counter moves). In bfloat16 on the CPU the fused matrix is
+pre-packed for oneDNN, whose bf16 matrix-vector product is about twice as fast as float32 here
+(torch's plain bf16 ``addmm`` is not). GRU and RNN call torch's fused cells directly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,21 @@ def _key(weights) -> tuple:
     return tuple((id(w), w.data_ptr(), w._version) for w in weights)
 
 
+def _packable(w: Tensor) -> bool:
+    """oneDNN-packed bf16 weights where this torch build has them."""
+    return (w.dtype == torch.bfloat16 and w.device.type == "cpu"
+            and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """``x @ W.T + b`` with ``w`` either oneDNN-packed ``W`` or the dense ``W.T``."""
+    if w.layout == torch._mkldnn:
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return torch.addmm(b, x, w)
+
+
 def _fuse_lstm(weights, lay) -> list[tuple]:
     hidden = lay.hidden_size
     order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden),
@@ -28,7 +45,8 @@ def _fuse_lstm(weights, lay) -> list[tuple]:
         w_ih, w_hh, b_ih, b_hh, w_hr = split(weights[k * lay.per_direction:(k + 1) * lay.per_direction])
         w = torch.cat([w_ih, w_hh], 1)[order].detach()
         b = (b_ih + b_hh)[order].detach() if b_ih is not None else w.new_zeros(4 * hidden)
-        fused.append((w.t(), b, None if w_hr is None else w_hr.detach().t()))
+        w = torch.ops.mkldnn._reorder_linear_weight(w, 1) if _packable(w) else w.t()
+        fused.append((w, b, None if w_hr is None else w_hr.detach().t()))
     return fused
 
 
@@ -45,7 +63,7 @@ def lstm_step(module, x: Tensor, state) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     three = 3 * lay.hidden_size
     inp = x
     for k, (w, b, w_hr) in enumerate(fused):
-        gates = torch.addmm(b, torch.cat((inp, h0[k]), 1), w)
+        gates = _linear(torch.cat((inp, h0[k]), 1), w, b)
         gates[:, :three].sigmoid_()
         gates[:, three:].tanh_()
         i, f, o, g = gates.chunk(4, 1)
