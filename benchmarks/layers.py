@@ -1,7 +1,7 @@
 """Recurrent layer benchmarks on the CPU, each figure a ratio against a baseline timed in the same
 run (interleaved repeats, medians).
 
-    .venv/bin/python benchmarks/layers.py [--quick]
+    .venv/bin/python benchmarks/layers.py [--quick] [--threads N]
 
 - forward+backward of rnnkit LSTM/GRU against torch.nn (batch 32, input = hidden = 256):
   target ratio <= 1.05;
@@ -50,13 +50,15 @@ def train_step(layer, x):
 
 
 def bench_training(steps_list, repeats, rows):
+    """fwd+bwd against torch.nn; ``repeats`` maps T to its number of repeats."""
     for arch, ours_cls, torch_cls in (("LSTM", rn.LSTM, torch.nn.LSTM), ("GRU", rn.GRU, torch.nn.GRU)):
         for steps in steps_list:
             torch.manual_seed(0)
             ours, theirs = ours_cls(256, 256), torch_cls(256, 256)
             theirs.load_state_dict(ours.state_dict())
             x = torch.randn(steps, 32, 256)
-            t = interleaved({"torch": train_step(theirs, x), "ours": train_step(ours, x)}, repeats)
+            t = interleaved({"torch": train_step(theirs, x), "ours": train_step(ours, x)},
+                            repeats[steps])
             rows.append((f"{arch} fwd+bwd T={steps}", "torch.nn", f"{t['torch'] * 1e3:.1f} ms",
                          f"{t['ours'] * 1e3:.1f} ms", f"{t['ours'] / t['torch']:.3f}", "<= 1.05"))
 
@@ -138,10 +140,14 @@ def print_table(rows) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats (a smoke run)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
     rows: list = []
-    bench_training([64] if args.quick else [64, 256, 1024], 3 if args.quick else 7, rows)
+    bench_training([64] if args.quick else [64, 256, 1024],
+                   {64: 3} if args.quick else {64: 9, 256: 5, 1024: 3}, rows)
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
     bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
     print_table(rows)
