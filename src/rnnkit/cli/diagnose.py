@@ -25,8 +25,9 @@ from rnnkit.tasks.memory_tasks import (
 )
 
 ARCH_HELP = f"Comma-separated architectures: {', '.join(ARCHS)}."
-INIT_HELP = ("Weight init: default (torch's), orthogonal (recurrent weights) or chrono (gate "
-             "biases for dependencies up to --length; gated archs only, rnn keeps the default).")
+INIT_HELP = ("Weight init: default (torch's), orthogonal (recurrent weights; not mingru/minlstm, "
+             "which have none) or chrono (gate biases for dependencies up to --length; gated "
+             "archs only). An arch an init does not apply to keeps the default.")
 FORGET_HELP = ("Bias of the gate that keeps the state (LSTM forget gate, GRU update gate); "
                "gated archs only.")
 
@@ -72,7 +73,7 @@ def gradients(
     batch_size: int = typer.Option(64, help="Training batch size."),
     lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
     seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
 ) -> None:
     """Measure how the gradient of the last step's loss decays with the time lag.
 
@@ -91,13 +92,14 @@ def gradients(
     run_gradients(cfg, prepare_out(out), quiet)
 
 
-def run_gradients(cfg: GradientDiagnosticConfig, out: Path, quiet: bool):
+def run_gradients(cfg: GradientDiagnosticConfig, out: Path, quiet: bool, table: bool = True):
+    """Measure, write the CSV and PNG, and print the table (--quiet only silences training)."""
     # The training runs are only a means to the trained measurement: they are not kept.
     with tempfile.TemporaryDirectory(prefix="rnnkit-diagnose-") as runs:
         result = measure_gradient_decay(cfg, Path(runs), quiet=quiet, log=typer.echo)
     write_csv(result, out / "gradient_decay.csv")
     plot_gradient_decay(result, out / "gradient_decay.png", title_note=remedies_note(cfg))
-    if not quiet:
+    if table:
         typer.echo(f"||dL_T/dx_t|| relative to lag 0 (T={cfg.length}, hidden {cfg.hidden}, "
                    f"{remedies_note(cfg)}):")
         typer.echo(format_table(result))
@@ -106,9 +108,10 @@ def run_gradients(cfg: GradientDiagnosticConfig, out: Path, quiet: bool):
 
 
 def remedies_note(cfg: GradientDiagnosticConfig) -> str:
-    parts = [f"init {cfg.init}"]
+    where = {"orthogonal": " (archs with recurrent weights)", "chrono": " (gated archs)"}
+    parts = [f"init {cfg.init}{where.get(cfg.init, '')}"]
     if cfg.forget_bias is not None:
-        parts.append(f"forget bias {cfg.forget_bias:g}")
+        parts.append(f"forget bias {cfg.forget_bias:g} (gated archs)")
     parts.append(f"clip {cfg.clip:g}" if cfg.clip else "no clipping")
     return ", ".join(parts)
 
@@ -127,7 +130,7 @@ def adding(
     batch_size: int = typer.Option(64, help="Training batch size."),
     lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
     seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
 ) -> None:
     """The adding problem (Hochreiter & Schmidhuber 1997): train each arch, report test MSE.
 
@@ -157,7 +160,7 @@ def copy(
     batch_size: int = typer.Option(64, help="Training batch size."),
     lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
     seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
 ) -> None:
     """The copy task: remember 10 symbols (of 8) and recall them after DELAY blank steps.
 
@@ -215,7 +218,7 @@ def demo_step(out: Path, quiet: bool) -> None:
 
     archs = ["rnn", "lstm", "gru"] + (["mingru"] if hasattr(rnnkit.nn, "MinGRU") else [])
     cfg = GradientDiagnosticConfig(archs=archs, length=100, hidden=32, steps=100, batch_size=32)
-    result = run_gradients(cfg, prepare_out(out), quiet=True)
+    result = run_gradients(cfg, prepare_out(out), quiet=True, table=False)
     lag = 50
     parts = [f"{a} {result.relative(a, 'init')[lag]:.0e} -> {result.relative(a, 'trained')[lag]:.0e}"
              for a in archs]

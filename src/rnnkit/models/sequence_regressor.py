@@ -22,6 +22,8 @@ ARCHS: dict[str, tuple[str, dict]] = {
 INITS = ("default", "orthogonal", "chrono")
 # Elman RNNs have no gates: chrono init and forget_bias, which set gate biases, skip them.
 UNGATED_ARCHS = ("rnn", "rnn-relu")
+# minGRU/minLSTM have no recurrent weights: orthogonal init skips them.
+NO_RECURRENT_WEIGHTS = ("mingru", "minlstm")
 
 
 def check_arch(arch: str) -> None:
@@ -66,8 +68,10 @@ def build_recurrent(cfg: SequenceRegressorConfig) -> nn.Module:
     """The recurrent layer for ``cfg.arch`` from rnnkit.nn, batch_first.
 
     Imported lazily, so that an arch whose layer is not in this build fails with a clear sentence
-    only when it is asked for. The init options are passed only when they are not the default;
-    chrono and forget_bias only to gated layers (an Elman RNN keeps the default init).
+    only when it is asked for. The init options are passed only when they are not the default,
+    and only to layers they apply to, so that one setting can compare every arch: chrono and
+    forget_bias set gate biases (an Elman RNN has none), orthogonal sets recurrent weights
+    (minGRU and minLSTM have none); a layer they do not apply to keeps the default init.
     """
     import rnnkit.nn
 
@@ -78,7 +82,8 @@ def build_recurrent(cfg: SequenceRegressorConfig) -> nn.Module:
                         f"rnnkit does not have")
     kwargs = dict(extra)
     gated = cfg.arch not in UNGATED_ARCHS
-    if cfg.init == "orthogonal" or (cfg.init == "chrono" and gated):
+    if (cfg.init == "orthogonal" and cfg.arch not in NO_RECURRENT_WEIGHTS) or (
+            cfg.init == "chrono" and gated):
         kwargs["init"] = cfg.init
     if cfg.init == "chrono" and gated:
         kwargs["t_max"] = cfg.t_max
