@@ -169,3 +169,19 @@ def test_reference_impl_matches_fast_impl(name):
                                     list(layer.parameters()))
         results.append((out, states_of(final), grads))
     torch.testing.assert_close(results[0], results[1])
+
+
+@pytest.mark.parametrize("impl", ["fast", "reference"])
+def test_dropout_between_layers_only_in_training(impl):
+    torch.manual_seed(6)
+    ours, theirs = pair("gru", input_size=3, hidden_size=8, num_layers=2, dropout=0.5)
+    ours.impl = impl
+    x = torch.randn(4, 2, 3, dtype=torch.float64)
+    a, b = ours(x)[0], ours(x)[0]
+    assert not torch.allclose(a, b)  # a fresh mask per call
+    ours.eval()
+    theirs.eval()
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0])
+    single = LAYERS["gru"][0](3, 8, num_layers=1, dropout=0.5, dtype=torch.float64)
+    single.impl = impl
+    torch.testing.assert_close(single(x)[0], single(x)[0])  # no layer after the last one

@@ -1,5 +1,7 @@
 """step() through a sequence gives forward's outputs and states, on every path."""
 
+import copy
+
 import pytest
 import torch
 
@@ -69,6 +71,17 @@ def test_fast_step_follows_parameter_updates():
     layer.load_state_dict(rn.LSTM(3, 5, 2).state_dict())
     with torch.no_grad():
         torch.testing.assert_close(layer.step(x)[0], layer(x.unsqueeze(0))[0][0])
+
+
+def test_a_stepped_layer_can_still_be_copied_and_saved(tmp_path):
+    layer = rn.LSTM(3, 5, 2).to(torch.bfloat16)
+    with torch.no_grad():
+        layer.step(torch.randn(1, 3, dtype=torch.bfloat16))
+    twin = copy.deepcopy(layer)
+    torch.save(layer, tmp_path / "layer.pt")
+    x = torch.randn(1, 3, dtype=torch.bfloat16)
+    with torch.no_grad():
+        torch.testing.assert_close(twin.step(x)[0], layer.step(x)[0])
 
 
 def test_fast_step_does_not_change_the_given_state():

@@ -141,13 +141,14 @@ def test_reference_ops_pass_gradcheck(name):
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh"])
-def test_packed_input_gives_packed_output(name):
+@pytest.mark.parametrize("enforce_sorted", [False, True])
+def test_packed_input_gives_packed_output(name, enforce_sorted):
     torch.manual_seed(2)
     fast, naive, gates, extra = OPS[name]
     weights = make_weights(gates, 3, 5, 1, 2, True, 0, torch.float64)
     x = torch.randn(6, 4, 3, dtype=torch.float64)
-    lengths = torch.tensor([3, 6, 1, 6])
-    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    lengths = torch.tensor([6, 6, 3, 1] if enforce_sorted else [3, 6, 1, 6])
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted)
     out, final = fast(packed, weights, bidirectional=True, **extra)
     ref_out, ref_final = naive(packed, weights, bidirectional=True, **extra)
     assert isinstance(out, type(packed)) and isinstance(ref_out, type(packed))

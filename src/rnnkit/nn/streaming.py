@@ -11,10 +11,15 @@ pre-packed for oneDNN, whose bf16 matrix-vector product is about twice as fast a
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import Tensor
 
 from rnnkit.ops._common import check_state, layout, split
+
+# module -> (key, layout, fused weights); kept outside the module so copies and pickles skip it
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _key(weights) -> tuple:
@@ -53,10 +58,10 @@ def _fuse_lstm(weights, lay) -> list[tuple]:
 def lstm_step(module, x: Tensor, state) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     weights = module._flat_weights
     key = _key(weights)
-    cache = module.__dict__.get("_step_cache")
+    cache = _CACHE.get(module)
     if cache is None or cache[0] != key:
         lay = layout(weights, 4, module.num_layers, False)
-        cache = module.__dict__["_step_cache"] = (key, lay, _fuse_lstm(weights, lay))
+        cache = _CACHE[module] = (key, lay, _fuse_lstm(weights, lay))
     _, lay, fused = cache
     h0, c0 = check_state(state, lay, x.shape[0], x, name="state")
     h_n, c_n = torch.empty_like(h0), torch.empty_like(c0)
