@@ -1,0 +1,108 @@
+"""A recurrent language model: embedding -> recurrent stack -> dropout -> output layer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from torch import Tensor, nn
+
+from rnnkit.errors import UserError
+
+ARCHS = ("lstm", "gru", "rnn", "mingru", "minlstm")
+_LAYER_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU",
+                "minlstm": "MinLSTM"}
+
+
+@dataclass
+class LanguageModelConfig:
+    vocab_size: int
+    arch: str = "lstm"
+    layers: int = 2
+    hidden: int = 512
+    embed: int | None = None  # embedding width; None: the hidden width
+    dropout: float = 0.0  # between recurrent layers and before the output layer
+    tie_weights: bool = False  # share the embedding and output matrices (needs embed == hidden)
+    init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
+    forget_bias: float | None = None  # LSTM forget-gate bias
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise UserError(f"the architecture must be one of {', '.join(ARCHS)}, "
+                            f"got {self.arch!r}")
+        if self.layers < 1 or self.hidden < 1 or self.vocab_size < 1:
+            raise UserError(f"layers, hidden and vocab_size must be positive, got {self.layers}, "
+                            f"{self.hidden} and {self.vocab_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and self.embed not in (None, self.hidden):
+            raise UserError(f"weight tying needs the embedding width equal to the hidden width "
+                            f"({self.hidden}), got {self.embed}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LanguageModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"unknown language-model settings: {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def recurrent_stack(cfg: LanguageModelConfig, input_size: int) -> nn.Module:
+    """The rnnkit layer for ``cfg.arch``; MinGRU/MinLSTM are looked up only when asked for."""
+    import rnnkit.nn as rnn_layers
+
+    cls = getattr(rnn_layers, _LAYER_CLASS[cfg.arch], None)
+    if cls is None:
+        raise UserError(f"the architecture {cfg.arch!r} needs rnnkit.nn.{_LAYER_CLASS[cfg.arch]}, "
+                        "which this installation does not have")
+    extra = {}
+    # Only pass the rnnkit-specific options when they are used, so any torch.nn-like layer works.
+    if cfg.init != "default":
+        extra["init"] = cfg.init
+    if cfg.forget_bias is not None:
+        if cfg.arch not in ("lstm", "minlstm"):
+            raise UserError(f"forget_bias applies to LSTM-like layers, not {cfg.arch!r}")
+        extra["forget_bias"] = cfg.forget_bias
+    dropout = cfg.dropout if cfg.layers > 1 else 0.0
+    return cls(input_size, cfg.hidden, num_layers=cfg.layers, batch_first=True, dropout=dropout,
+               **extra)
+
+
+class LanguageModel(nn.Module):
+    """Predicts the next token at every position; the recurrent state carries across calls."""
+
+    def __init__(self, cfg: LanguageModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        embed = cfg.embed or cfg.hidden
+        self.embedding = nn.Embedding(cfg.vocab_size, embed)
+        self.rnn = recurrent_stack(cfg, embed)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output = nn.Linear(cfg.hidden, cfg.vocab_size)
+        if cfg.tie_weights:
+            self.output.weight = self.embedding.weight
+
+    def forward(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
+        """``tokens`` (batch, time) -> logits (batch, time, vocab) and the final state."""
+        y, state = self.rnn(self.embedding(tokens), state)
+        return self.output(self.dropout(y)), state
+
+    def step(self, token: Tensor, state=None) -> tuple[Tensor, object]:
+        """One token per sequence, ``token`` (batch,) -> logits (batch, vocab) and the new state.
+
+        Uses the layer's own ``step`` when it has one (the rnnkit layers), else a length-1
+        forward, which computes the same thing.
+        """
+        x = self.embedding(token)
+        if hasattr(self.rnn, "step"):
+            y, state = self.rnn.step(x, state)
+        else:
+            y, state = self.rnn(x.unsqueeze(1), state)
+            y = y.squeeze(1)
+        return self.output(self.dropout(y)), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
