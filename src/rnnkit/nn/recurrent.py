@@ -79,7 +79,14 @@ class RecurrentBase(nn.Module):
 
     def forward(self, x, hx=None, lengths=None):
         """``x``: ``(T, B, F)`` (``(B, T, F)`` if batch_first), ``(T, F)`` unbatched, or a
-        PackedSequence. Returns ``(output, h_n)``, LSTM ``(output, (h_n, c_n))``, like torch.nn."""
+        PackedSequence (then the output is one too). Returns ``(output, h_n)``, LSTM
+        ``(output, (h_n, c_n))``, like torch.nn.
+
+        ``lengths``: one int per sequence, in 1..T, as a list or an integer tensor on the CPU or
+        on ``x``'s device (a GPU tensor is copied to the CPU, as packing needs). Outputs past a
+        sequence's end are zero and its final state is the one at its own last step (the reverse
+        direction starts there).
+        """
         unbatched = isinstance(x, Tensor) and x.dim() == 2
         if unbatched:
             if lengths is not None:
