@@ -46,21 +46,34 @@ def train_step(layer, x):
         layer.zero_grad(set_to_none=True)
         out, _ = layer(x)
         out.sum().backward()
+
     return run
 
 
 def bench_training(steps_list, repeats, rows):
     """fwd+bwd against torch.nn; ``repeats`` maps T to its number of repeats."""
-    for arch, ours_cls, torch_cls in (("LSTM", rn.LSTM, torch.nn.LSTM), ("GRU", rn.GRU, torch.nn.GRU)):
+    for arch, ours_cls, torch_cls in (
+        ("LSTM", rn.LSTM, torch.nn.LSTM),
+        ("GRU", rn.GRU, torch.nn.GRU),
+    ):
         for steps in steps_list:
             torch.manual_seed(0)
             ours, theirs = ours_cls(256, 256), torch_cls(256, 256)
             theirs.load_state_dict(ours.state_dict())
             x = torch.randn(steps, 32, 256)
-            t = interleaved({"torch": train_step(theirs, x), "ours": train_step(ours, x)},
-                            repeats[steps])
-            rows.append((f"{arch} fwd+bwd T={steps}", "torch.nn", f"{t['torch'] * 1e3:.1f} ms",
-                         f"{t['ours'] * 1e3:.1f} ms", f"{t['ours'] / t['torch']:.3f}", "<= 1.05"))
+            t = interleaved(
+                {"torch": train_step(theirs, x), "ours": train_step(ours, x)}, repeats[steps]
+            )
+            rows.append(
+                (
+                    f"{arch} fwd+bwd T={steps}",
+                    "torch.nn",
+                    f"{t['torch'] * 1e3:.1f} ms",
+                    f"{t['ours'] * 1e3:.1f} ms",
+                    f"{t['ours'] / t['torch']:.3f}",
+                    "<= 1.05",
+                )
+            )
 
 
 def bench_reference(steps_list, repeats, rows):
@@ -72,8 +85,16 @@ def bench_reference(steps_list, repeats, rows):
             ref.impl = "reference"
             x = torch.randn(steps, 32, 256)
             t = interleaved({"fast": train_step(fast, x), "ref": train_step(ref, x)}, repeats)
-            rows.append((f"{arch} reference loop T={steps}", "fast path", f"{t['fast'] * 1e3:.1f} ms",
-                         f"{t['ref'] * 1e3:.1f} ms", f"{t['ref'] / t['fast']:.2f}", "(reported)"))
+            rows.append(
+                (
+                    f"{arch} reference loop T={steps}",
+                    "fast path",
+                    f"{t['fast'] * 1e3:.1f} ms",
+                    f"{t['ref'] * 1e3:.1f} ms",
+                    f"{t['ref'] / t['fast']:.2f}",
+                    "(reported)",
+                )
+            )
 
 
 def bench_streaming(repeats, inner, rows):
@@ -89,19 +110,40 @@ def bench_streaming(repeats, inner, rows):
     def stepper(name, fn):
         def run():
             _, states[name] = fn(states[name])
+
         return run
 
     with torch.inference_mode():
-        t = interleaved({
-            "torch": stepper("torch", lambda s: theirs(x.unsqueeze(0), s)),
-            "fp32": stepper("fp32", lambda s: ours.step(x, s)),
-            "bf16": stepper("bf16", lambda s: low.step(x.bfloat16(), s)),
-        }, repeats, inner)
+        t = interleaved(
+            {
+                "torch": stepper("torch", lambda s: theirs(x.unsqueeze(0), s)),
+                "fp32": stepper("fp32", lambda s: ours.step(x, s)),
+                "bf16": stepper("bf16", lambda s: low.step(x.bfloat16(), s)),
+            },
+            repeats,
+            inner,
+        )
     base = f"{1 / t['torch']:.0f} steps/s"
-    rows.append(("LSTM stream step fp32", "torch.nn 1-step", base, f"{1 / t['fp32']:.0f} steps/s",
-                 f"{t['torch'] / t['fp32']:.1f}x", ">= 5x, >= 2500/s"))
-    rows.append(("LSTM stream step bf16", "torch.nn 1-step", base, f"{1 / t['bf16']:.0f} steps/s",
-                 f"{t['torch'] / t['bf16']:.1f}x", "(reported)"))
+    rows.append(
+        (
+            "LSTM stream step fp32",
+            "torch.nn 1-step",
+            base,
+            f"{1 / t['fp32']:.0f} steps/s",
+            f"{t['torch'] / t['fp32']:.1f}x",
+            ">= 5x, >= 2500/s",
+        )
+    )
+    rows.append(
+        (
+            "LSTM stream step bf16",
+            "torch.nn 1-step",
+            base,
+            f"{1 / t['bf16']:.0f} steps/s",
+            f"{t['torch'] / t['bf16']:.1f}x",
+            "(reported)",
+        )
+    )
 
 
 def bench_scan_rows(quick: bool) -> list:
@@ -120,12 +162,17 @@ def bench_scan_rows(quick: bool) -> list:
 def machine() -> str:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                     if line.startswith("Model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in lscpu.splitlines()
+            if line.startswith("Model name")
+        )
     except (OSError, StopIteration):
         model = platform.processor() or "unknown cpu"
-    return (f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-            f"python {platform.python_version()}")
+    return (
+        f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"python {platform.python_version()}"
+    )
 
 
 def print_table(rows) -> None:
@@ -139,15 +186,20 @@ def print_table(rows) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats (a smoke run)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer sizes and repeats (a smoke run)"
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
     rows: list = []
-    bench_training([64] if args.quick else [64, 256, 1024],
-                   {64: 3} if args.quick else {64: 9, 256: 5, 1024: 3}, rows)
+    bench_training(
+        [64] if args.quick else [64, 256, 1024],
+        {64: 3} if args.quick else {64: 9, 256: 5, 1024: 3},
+        rows,
+    )
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
     bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
     print_table(rows)
@@ -155,8 +207,13 @@ def main() -> None:
     if scan:
         print("\nMinGRU scan (benchmarks/scan.py):")
         for row in scan:
-            print(row if isinstance(row, str) else " | ".join(
-                f"{k}={v}" for k, v in row.items()) if isinstance(row, dict) else " | ".join(map(str, row)))
+            print(
+                row
+                if isinstance(row, str)
+                else " | ".join(f"{k}={v}" for k, v in row.items())
+                if isinstance(row, dict)
+                else " | ".join(map(str, row))
+            )
 
 
 if __name__ == "__main__":

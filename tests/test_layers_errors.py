@@ -20,12 +20,15 @@ def one_sentence(exc: pytest.ExceptionInfo) -> str:
     return message
 
 
-@pytest.mark.parametrize(("shape", "pattern"), [
-    ((5, 3), None),  # unbatched is fine
-    ((2, 5, 2, 3), r"rank 3 \(seq_len, batch, features\), found shape \(2, 5, 2, 3\)"),
-    ((5, 2, 7), "3 features in its last dimension, found 7"),
-    ((0, 2, 3), "at least one time step"),
-])
+@pytest.mark.parametrize(
+    ("shape", "pattern"),
+    [
+        ((5, 3), None),  # unbatched is fine
+        ((2, 5, 2, 3), r"rank 3 \(seq_len, batch, features\), found shape \(2, 5, 2, 3\)"),
+        ((5, 2, 7), "3 features in its last dimension, found 7"),
+        ((0, 2, 3), "at least one time step"),
+    ],
+)
 def test_input_shape(lstm, shape, pattern):
     if pattern is None:
         assert lstm(torch.randn(shape))[0].shape == (5, 4)
@@ -52,12 +55,15 @@ def test_state_shapes(lstm):
     one_sentence(exc)
 
 
-@pytest.mark.parametrize(("lengths", "pattern"), [
-    ([5, 0], r"between 1 and the sequence length 5, found \[5, 0\]"),
-    ([6, 2], r"between 1 and the sequence length 5, found \[6, 2\]"),
-    ([5, 2, 1], r"one length per sequence \(2\), found lengths of shape \(3\)"),
-    (torch.tensor([5.0, 2.0]), "integer lengths, found dtype torch.float32"),
-])
+@pytest.mark.parametrize(
+    ("lengths", "pattern"),
+    [
+        ([5, 0], r"between 1 and the sequence length 5, found \[5, 0\]"),
+        ([6, 2], r"between 1 and the sequence length 5, found \[6, 2\]"),
+        ([5, 2, 1], r"one length per sequence \(2\), found lengths of shape \(3\)"),
+        (torch.tensor([5.0, 2.0]), "integer lengths, found dtype torch.float32"),
+    ],
+)
 def test_lengths(lstm, lengths, pattern):
     with pytest.raises(ValueError, match=pattern) as exc:
         lstm(torch.randn(5, 2, 3), lengths=lengths)
@@ -66,9 +72,14 @@ def test_lengths(lstm, lengths, pattern):
 
 def test_lengths_on_another_device_are_rejected():
     """Lengths may be on the cpu or the input's device; "meta" stands in for a GPU here."""
-    with pytest.raises(ValueError, match="on the cpu or on the input's device cpu, found them on meta") as exc:
-        ops.lstm(torch.randn(5, 2, 3), rn.LSTM(3, 4)._flat_weights,
-                 lengths=torch.tensor([5, 2], device="meta"))
+    with pytest.raises(
+        ValueError, match="on the cpu or on the input's device cpu, found them on meta"
+    ) as exc:
+        ops.lstm(
+            torch.randn(5, 2, 3),
+            rn.LSTM(3, 4)._flat_weights,
+            lengths=torch.tensor([5, 2], device="meta"),
+        )
     one_sentence(exc)
 
 
@@ -91,17 +102,20 @@ def test_lengths_with_unbatched_or_packed_input():
         rn.GRU(4, 4)(packed)
 
 
-@pytest.mark.parametrize(("make", "pattern"), [
-    (lambda: rn.LSTM(3, 4, proj_size=4), "proj_size smaller than hidden_size 4, found 4"),
-    (lambda: rn.GRU(3, 0), "hidden_size to be an integer >= 1, found 0"),
-    (lambda: rn.RNN(3, 4, nonlinearity="sigmoid"), "'tanh' or 'relu', found 'sigmoid'"),
-    (lambda: rn.LSTM(3, 4, dropout=1.5), "dropout between 0 and 1, found 1.5"),
-    (lambda: rn.LSTM(3, 4, init="xavier"), "init to be one of default, orthogonal, chrono"),
-    (lambda: rn.LSTM(3, 4, init="chrono"), "t_max"),
-    (lambda: rn.LSTM(3, 4, t_max=10), "t_max only with init='chrono'"),
-    (lambda: rn.RNN(3, 4, forget_bias=1.0), "gated layer"),
-    (lambda: rn.LSTM(3, 4, bias=False, forget_bias=1.0), "bias=False"),
-])
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: rn.LSTM(3, 4, proj_size=4), "proj_size smaller than hidden_size 4, found 4"),
+        (lambda: rn.GRU(3, 0), "hidden_size to be an integer >= 1, found 0"),
+        (lambda: rn.RNN(3, 4, nonlinearity="sigmoid"), "'tanh' or 'relu', found 'sigmoid'"),
+        (lambda: rn.LSTM(3, 4, dropout=1.5), "dropout between 0 and 1, found 1.5"),
+        (lambda: rn.LSTM(3, 4, init="xavier"), "init to be one of default, orthogonal, chrono"),
+        (lambda: rn.LSTM(3, 4, init="chrono"), "t_max"),
+        (lambda: rn.LSTM(3, 4, t_max=10), "t_max only with init='chrono'"),
+        (lambda: rn.RNN(3, 4, forget_bias=1.0), "gated layer"),
+        (lambda: rn.LSTM(3, 4, bias=False, forget_bias=1.0), "bias=False"),
+    ],
+)
 def test_constructor_arguments(make, pattern):
     with pytest.raises(ValueError, match=pattern) as exc:
         make()

@@ -16,9 +16,14 @@ def test_default_matches_torch_range():
         assert p.abs().max() <= bound and p.abs().max() > bound / 2
 
 
-@pytest.mark.parametrize("make", [lambda: rn.LSTM(3, 8, 2, bidirectional=True, init="orthogonal"),
-                                  lambda: rn.GRU(3, 8, init="orthogonal"),
-                                  lambda: rn.GRUCell(3, 8, init="orthogonal")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rn.LSTM(3, 8, 2, bidirectional=True, init="orthogonal"),
+        lambda: rn.GRU(3, 8, init="orthogonal"),
+        lambda: rn.GRUCell(3, 8, init="orthogonal"),
+    ],
+)
 def test_orthogonal_recurrent_blocks(make):
     layer = make()
     recurrent = [p for name, p in layer.named_parameters() if name.startswith("weight_hh")]
@@ -42,7 +47,10 @@ def test_chrono_lstm_biases():
     t_max = 50
     layer = rn.LSTM(3, 64, 2, init="chrono", t_max=t_max)
     for k in range(2):
-        b_ih, b_hh = getattr(layer, f"bias_ih_l{k}").detach(), getattr(layer, f"bias_hh_l{k}").detach()
+        b_ih, b_hh = (
+            getattr(layer, f"bias_ih_l{k}").detach(),
+            getattr(layer, f"bias_hh_l{k}").detach(),
+        )
         forget, inp = b_ih[64:128], b_ih[:64]
         assert forget.min() >= 0 and forget.max() <= math.log(t_max - 1) + 1e-6
         torch.testing.assert_close(inp, -forget)

@@ -8,8 +8,12 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 import rnnkit.nn as rn
 
-LAYERS = {"lstm": (rn.LSTM, torch.nn.LSTM), "gru": (rn.GRU, torch.nn.GRU),
-          "rnn_tanh": (rn.RNN, torch.nn.RNN), "rnn_relu": (rn.RNN, torch.nn.RNN)}
+LAYERS = {
+    "lstm": (rn.LSTM, torch.nn.LSTM),
+    "gru": (rn.GRU, torch.nn.GRU),
+    "rnn_tanh": (rn.RNN, torch.nn.RNN),
+    "rnn_relu": (rn.RNN, torch.nn.RNN),
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,16 +29,27 @@ def one_thread():
 def configs(draw):
     name = draw(st.sampled_from(sorted(LAYERS)))
     hidden = draw(st.integers(1, 33))
-    kwargs = {"input_size": draw(st.integers(1, 33)), "hidden_size": hidden,
-              "num_layers": draw(st.integers(1, 3)), "bias": draw(st.booleans()),
-              "batch_first": draw(st.booleans()), "bidirectional": draw(st.booleans())}
+    kwargs = {
+        "input_size": draw(st.integers(1, 33)),
+        "hidden_size": hidden,
+        "num_layers": draw(st.integers(1, 3)),
+        "bias": draw(st.booleans()),
+        "batch_first": draw(st.booleans()),
+        "bidirectional": draw(st.booleans()),
+    }
     if name == "lstm":
         kwargs["proj_size"] = draw(st.integers(0, hidden - 1))
     if name.startswith("rnn"):
         kwargs["nonlinearity"] = name[4:]
-    return {"name": name, "kwargs": kwargs, "batch": draw(st.integers(1, 5)),
-            "steps": draw(st.integers(1, 9)), "lengths": draw(st.sampled_from(["none", "tensor", "packed"])),
-            "with_state": draw(st.booleans()), "seed": draw(st.integers(0, 2**16))}
+    return {
+        "name": name,
+        "kwargs": kwargs,
+        "batch": draw(st.integers(1, 5)),
+        "steps": draw(st.integers(1, 9)),
+        "lengths": draw(st.sampled_from(["none", "tensor", "packed"])),
+        "with_state": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
 
 
 def pair(name, **kwargs):
@@ -55,14 +70,19 @@ def test_layer_matches_torch_nn(c):
     torch.manual_seed(c["seed"])
     ours, theirs = pair(c["name"], **c["kwargs"])
     kw, b, t = c["kwargs"], c["batch"], c["steps"]
-    x = torch.randn(*((b, t) if kw["batch_first"] else (t, b)), kw["input_size"], dtype=torch.float64)
+    x = torch.randn(
+        *((b, t) if kw["batch_first"] else (t, b)), kw["input_size"], dtype=torch.float64
+    )
     lengths = torch.randint(1, t + 1, (b,))
     state = None
     if c["with_state"]:
         rows = kw["num_layers"] * (2 if kw["bidirectional"] else 1)
         h = torch.randn(rows, b, kw.get("proj_size") or kw["hidden_size"], dtype=torch.float64)
-        state = (h, torch.randn(rows, b, kw["hidden_size"], dtype=torch.float64)) \
-            if c["name"] == "lstm" else h
+        state = (
+            (h, torch.randn(rows, b, kw["hidden_size"], dtype=torch.float64))
+            if c["name"] == "lstm"
+            else h
+        )
 
     results = []
     for layer in (ours, theirs):
@@ -118,7 +138,12 @@ def test_unbatched_input_matches_torch_nn():
 def test_positional_arguments_follow_torch_nn():
     assert rn.RNN(3, 4, 2, "relu", False, True).nonlinearity == "relu"
     lstm = rn.LSTM(3, 4, 2, False, True, 0.0, True, 2)
-    assert (lstm.bias, lstm.batch_first, lstm.bidirectional, lstm.proj_size) == (False, True, True, 2)
+    assert (lstm.bias, lstm.batch_first, lstm.bidirectional, lstm.proj_size) == (
+        False,
+        True,
+        True,
+        2,
+    )
     gru = rn.GRU(3, 4, 1, True, False, 0.0, True)
     assert gru.bidirectional and gru.weight_hh_l0_reverse.shape == (12, 4)
 
@@ -127,8 +152,12 @@ def test_positional_arguments_follow_torch_nn():
 @pytest.mark.parametrize("unbatched", [False, True])
 def test_cells_match_torch_nn(name, unbatched):
     torch.manual_seed(4)
-    cells = {"lstm": (rn.LSTMCell, torch.nn.LSTMCell), "gru": (rn.GRUCell, torch.nn.GRUCell),
-             "rnn_tanh": (rn.RNNCell, torch.nn.RNNCell), "rnn_relu": (rn.RNNCell, torch.nn.RNNCell)}
+    cells = {
+        "lstm": (rn.LSTMCell, torch.nn.LSTMCell),
+        "gru": (rn.GRUCell, torch.nn.GRUCell),
+        "rnn_tanh": (rn.RNNCell, torch.nn.RNNCell),
+        "rnn_relu": (rn.RNNCell, torch.nn.RNNCell),
+    }
     extra = {"nonlinearity": name[4:]} if name.startswith("rnn") else {}
     ours = cells[name][0](3, 4, dtype=torch.float64, **extra)
     theirs = cells[name][1](3, 4, dtype=torch.float64, **extra)
@@ -142,8 +171,10 @@ def test_cells_match_torch_nn(name, unbatched):
             got, want = ours(x, hx), theirs(x, hx)
             torch.testing.assert_close(got, want)
             got, want = states_of(got), states_of(want)
-            grads = [torch.autograd.grad(sum(t.sum() for t in o), list(m.parameters()))
-                     for o, m in ((got, ours), (want, theirs))]
+            grads = [
+                torch.autograd.grad(sum(t.sum() for t in o), list(m.parameters()))
+                for o, m in ((got, ours), (want, theirs))
+            ]
             torch.testing.assert_close(grads[0], grads[1])
 
 
@@ -156,8 +187,14 @@ def test_cell_without_bias_has_no_bias_parameters():
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_reference_impl_matches_fast_impl(name):
     torch.manual_seed(5)
-    kwargs = {"input_size": 3, "hidden_size": 6, "num_layers": 2, "bidirectional": True,
-              "batch_first": True, **({"nonlinearity": name[4:]} if name.startswith("rnn") else {})}
+    kwargs = {
+        "input_size": 3,
+        "hidden_size": 6,
+        "num_layers": 2,
+        "bidirectional": True,
+        "batch_first": True,
+        **({"nonlinearity": name[4:]} if name.startswith("rnn") else {}),
+    }
     layer = LAYERS[name][0](**kwargs, dtype=torch.float64)
     x = torch.randn(3, 5, 3, dtype=torch.float64)
     lengths = [5, 2, 4]
@@ -165,8 +202,9 @@ def test_reference_impl_matches_fast_impl(name):
     for impl in ("fast", "reference"):
         layer.impl = impl
         out, final = layer(x, lengths=lengths)
-        grads = torch.autograd.grad(out.sum() + sum(f.sum() for f in states_of(final)),
-                                    list(layer.parameters()))
+        grads = torch.autograd.grad(
+            out.sum() + sum(f.sum() for f in states_of(final)), list(layer.parameters())
+        )
         results.append((out, states_of(final), grads))
     torch.testing.assert_close(results[0], results[1])
 

@@ -41,15 +41,18 @@ def as_tuple(state):
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_step_equals_forward(name, mode, batch_first):
     torch.manual_seed(0)
-    layer = LAYERS[name](input_size=4, hidden_size=6, num_layers=2, batch_first=batch_first,
-                         dtype=torch.float64)
+    layer = LAYERS[name](
+        input_size=4, hidden_size=6, num_layers=2, batch_first=batch_first, dtype=torch.float64
+    )
     layer.impl = "reference" if mode == "reference" else "fast"
     x = torch.randn(*((3, 5) if batch_first else (5, 3)), 4, dtype=torch.float64)
     want_out, want_state = layer(x)
     for start in (None, want_state):
         if start is not None:  # continue from a state: compare with forward from that state
             want_out, want_state = layer(x, start)
-        context = {"no_grad": torch.no_grad, "inference": torch.inference_mode}.get(mode, torch.enable_grad)
+        context = {"no_grad": torch.no_grad, "inference": torch.inference_mode}.get(
+            mode, torch.enable_grad
+        )
         with context():
             out, state = step_through(layer, x, start, batch_first)
         torch.testing.assert_close(out, want_out)
@@ -109,7 +112,9 @@ def test_step_in_bfloat16_tracks_float32():
 def test_step_rejects_bidirectional_layers_and_bad_steps():
     with pytest.raises(ValueError, match="unidirectional"):
         rn.GRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
-    with pytest.raises(ValueError, match=r"expected one time step of shape \(batch, 3\), found \(2, 1, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"expected one time step of shape \(batch, 3\), found \(2, 1, 3\)"
+    ):
         rn.GRU(3, 4).step(torch.randn(2, 1, 3))
     with torch.no_grad(), pytest.raises(ValueError, match="expected hidden state of shape"):
         rn.LSTM(3, 4).step(torch.randn(2, 3), (torch.zeros(1, 3, 4), torch.zeros(1, 3, 4)))

@@ -31,8 +31,10 @@ def make_weights(gates, input_size, hidden, num_layers, directions, bias, proj, 
     for layer in range(num_layers):
         for _ in range(directions):
             fan_in = input_size if layer == 0 else out * directions
-            weights += [torch.randn(gates * hidden, fan_in, dtype=dtype) * 0.5,
-                        torch.randn(gates * hidden, out, dtype=dtype) * 0.5]
+            weights += [
+                torch.randn(gates * hidden, fan_in, dtype=dtype) * 0.5,
+                torch.randn(gates * hidden, out, dtype=dtype) * 0.5,
+            ]
             if bias:
                 weights += [torch.randn(gates * hidden, dtype=dtype) * 0.5 for _ in range(2)]
             if proj:
@@ -65,8 +67,16 @@ def run_case(c, dtype=torch.float64):
     torch.manual_seed(c["seed"])
     fast, naive, gates, extra = OPS[c["name"]]
     directions = 2 if c["bidirectional"] else 1
-    weights = make_weights(gates, c["input_size"], c["hidden"], c["num_layers"], directions,
-                           c["bias"], c["proj"], dtype)
+    weights = make_weights(
+        gates,
+        c["input_size"],
+        c["hidden"],
+        c["num_layers"],
+        directions,
+        c["bias"],
+        c["proj"],
+        dtype,
+    )
     b, t = c["batch"], c["steps"]
     x = torch.randn(*((b, t) if c["batch_first"] else (t, b)), c["input_size"], dtype=dtype)
     x.requires_grad_()
@@ -75,10 +85,17 @@ def run_case(c, dtype=torch.float64):
     if c["with_state"]:
         rows = c["num_layers"] * directions
         h = torch.randn(rows, b, c["proj"] or c["hidden"], dtype=dtype, requires_grad=True)
-        state = (h, torch.randn(rows, b, c["hidden"], dtype=dtype, requires_grad=True)) \
-            if gates == 4 else h
-    opts = {"num_layers": c["num_layers"], "bidirectional": c["bidirectional"],
-            "batch_first": c["batch_first"], **extra}
+        state = (
+            (h, torch.randn(rows, b, c["hidden"], dtype=dtype, requires_grad=True))
+            if gates == 4
+            else h
+        )
+    opts = {
+        "num_layers": c["num_layers"],
+        "bidirectional": c["bidirectional"],
+        "batch_first": c["batch_first"],
+        **extra,
+    }
     results = []
     for op in (fast, naive):
         out, final = op(x, weights, state, lengths, **opts)
@@ -133,8 +150,9 @@ def test_reference_ops_pass_gradcheck(name):
 
     def f(x, h0, c0, *weights):
         state = (h0, c0) if gates == 4 else h0
-        out, final = naive(x, list(weights), state, lengths, num_layers=2, bidirectional=True,
-                           **extra)
+        out, final = naive(
+            x, list(weights), state, lengths, num_layers=2, bidirectional=True, **extra
+        )
         return (out, *(final if gates == 4 else (final,)))
 
     assert torch.autograd.gradcheck(f, (x, h0, c0, *weights))
@@ -161,8 +179,12 @@ def test_packed_input_gives_packed_output(name, enforce_sorted):
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_fast_cells_match_reference_cells(name):
     torch.manual_seed(3)
-    cells = {"lstm": (ops.lstm_cell, ops.naive_lstm_cell), "gru": (ops.gru_cell, ops.naive_gru_cell),
-             "rnn_tanh": (ops.rnn_cell, ops.naive_rnn_cell), "rnn_relu": (ops.rnn_cell, ops.naive_rnn_cell)}
+    cells = {
+        "lstm": (ops.lstm_cell, ops.naive_lstm_cell),
+        "gru": (ops.gru_cell, ops.naive_gru_cell),
+        "rnn_tanh": (ops.rnn_cell, ops.naive_rnn_cell),
+        "rnn_relu": (ops.rnn_cell, ops.naive_rnn_cell),
+    }
     fast, naive = cells[name]
     gates, extra = OPS[name][2], OPS[name][3]
     w = make_weights(gates, 3, 4, 1, 1, True, 0, torch.float64)

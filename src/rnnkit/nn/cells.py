@@ -17,8 +17,18 @@ class CellBase(nn.Module):
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *,
-                 init="default", forget_bias=None, t_max=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        bias=True,
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -64,7 +74,9 @@ class CellBase(nn.Module):
             return x, tuple(x.new_zeros(shape) for _ in range(parts)), unbatched
         state = tuple(hx) if parts == 2 and isinstance(hx, (tuple, list)) else (hx,)
         if len(state) != parts:
-            raise ValueError(f"expected the LSTMCell state as a tuple (h, c), found {type(hx).__name__}")
+            raise ValueError(
+                f"expected the LSTMCell state as a tuple (h, c), found {type(hx).__name__}"
+            )
         for s in state:
             s_batched = s.unsqueeze(0) if isinstance(s, Tensor) and unbatched else s
             if not isinstance(s, Tensor) or tuple(s_batched.shape) != shape:
@@ -86,13 +98,32 @@ class RNNCell(CellBase):
     fast_cell = staticmethod(ops.rnn_cell)
     reference_cell = staticmethod(ops.naive_rnn_cell)
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
-                 dtype=None, *, init="default", forget_bias=None, t_max=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        bias=True,
+        nonlinearity="tanh",
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, bias, device, dtype, init=init,
-                         forget_bias=forget_bias, t_max=t_max)
+        super().__init__(
+            input_size,
+            hidden_size,
+            bias,
+            device,
+            dtype,
+            init=init,
+            forget_bias=forget_bias,
+            t_max=t_max,
+        )
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, (h,), unbatched = self._prepare(input, hx, 1)

@@ -22,7 +22,9 @@ def _gates(module: nn.Module) -> int:
     for name, p in module.named_parameters():
         if name.startswith("weight_hh"):
             return p.shape[0] // module.hidden_size
-    raise ValueError(f"expected a recurrent module with weight_hh parameters, found {type(module).__name__}")
+    raise ValueError(
+        f"expected a recurrent module with weight_hh parameters, found {type(module).__name__}"
+    )
 
 
 def _params(module: nn.Module, prefix: str):
@@ -75,7 +77,9 @@ def chrono_(module: nn.Module, t_max: float) -> None:
     its bias is ``log(U[1, t_max - 1])``. Other parameters are left alone.
     """
     if t_max is None or not t_max > 2:
-        raise ValueError(f"expected chrono's t_max (longest dependency in steps) > 2, found {t_max}")
+        raise ValueError(
+            f"expected chrono's t_max (longest dependency in steps) > 2, found {t_max}"
+        )
     keep = _gate_slice(module, "chrono initialisation")
     hidden, lstm = module.hidden_size, _gates(module) == 4
     for b_ih, b_hh in zip(_params(module, "bias_ih"), _params(module, "bias_hh"), strict=True):

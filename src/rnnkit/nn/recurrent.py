@@ -22,18 +22,38 @@ class RecurrentBase(nn.Module):
 
     gates = 1
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 init="default", forget_bias=None, t_max=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
         super().__init__()
-        for name, value, low in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1),
-                                 ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):
+        for name, value, low in (
+            ("input_size", input_size, 1),
+            ("hidden_size", hidden_size, 1),
+            ("num_layers", num_layers, 1),
+            ("proj_size", proj_size, 0),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"expected {name} to be an integer >= {low}, found {value!r}")
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"expected dropout between 0 and 1, found {dropout!r}")
         if proj_size >= hidden_size:
-            raise ValueError(f"expected proj_size smaller than hidden_size {hidden_size}, found {proj_size}")
+            raise ValueError(
+                f"expected proj_size smaller than hidden_size {hidden_size}, found {proj_size}"
+            )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
@@ -43,15 +63,16 @@ class RecurrentBase(nn.Module):
         out = proj_size or hidden_size
         factory = {"device": device, "dtype": dtype}
         self._flat_weights_names = []
+        rows = self.gates * hidden_size
         for layer in range(num_layers):
+            fan_in = input_size if layer == 0 else out * directions
             for suffix in ("", "_reverse")[:directions]:
-                shapes = [("weight_ih", (self.gates * hidden_size, input_size if layer == 0 else out * directions)),
-                          ("weight_hh", (self.gates * hidden_size, out))]
+                shapes = {"weight_ih": (rows, fan_in), "weight_hh": (rows, out)}
                 if bias:
-                    shapes += [("bias_ih", (self.gates * hidden_size,)), ("bias_hh", (self.gates * hidden_size,))]
+                    shapes.update(bias_ih=(rows,), bias_hh=(rows,))
                 if proj_size:
-                    shapes.append(("weight_hr", (proj_size, hidden_size)))
-                for name, shape in shapes:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                for name, shape in shapes.items():
                     full = f"{name}_l{layer}{suffix}"
                     self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
                     self._flat_weights_names.append(full)
@@ -69,8 +90,13 @@ class RecurrentBase(nn.Module):
         """Kept for torch.nn compatibility; weights are passed to the kernels as they are."""
 
     def _options(self) -> dict:
-        return {"num_layers": self.num_layers, "bidirectional": self.bidirectional,
-                "dropout": self.dropout, "training": self.training, "batch_first": self.batch_first}
+        return {
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+            "training": self.training,
+            "batch_first": self.batch_first,
+        }
 
     def _op(self):
         if self.impl not in IMPLS:
@@ -88,14 +114,14 @@ class RecurrentBase(nn.Module):
         direction starts there).
         """
         unbatched = isinstance(x, Tensor) and x.dim() == 2
+        batch_dim = 0 if self.batch_first else 1
         if unbatched:
             if lengths is not None:
-                raise ValueError("expected lengths=None with an unbatched (2-D) input, found lengths")
-            x = x.unsqueeze(0 if self.batch_first else 1)
-            hx = _map_state(hx, _unsqueeze)
+                raise ValueError("expected lengths=None with an unbatched (2-D) input, found both")
+            x, hx = x.unsqueeze(batch_dim), _map_state(hx, _unsqueeze)
         out, state = self._op()(x, self._flat_weights, hx, lengths, **self._options())
         if unbatched:
-            out, state = out.squeeze(0 if self.batch_first else 1), _map_state(state, lambda s: s.squeeze(1))
+            out, state = out.squeeze(batch_dim), _map_state(state, lambda s: s.squeeze(1))
         return out, state
 
     def step(self, x_t: Tensor, state=None):
@@ -108,21 +134,33 @@ class RecurrentBase(nn.Module):
             raise ValueError("expected a unidirectional layer for step(), found bidirectional=True")
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
             found = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
-            raise ValueError(f"expected one time step of shape (batch, {self.input_size}), found {found}")
+            raise ValueError(
+                f"expected one time step of shape (batch, {self.input_size}), found {found}"
+            )
         fast = self.impl == "fast" and not (self.training and self.dropout)
         if fast and not torch.is_grad_enabled():
             dtype = self._parameters[self._flat_weights_names[0]].dtype
             if x_t.dtype != dtype:
-                raise ValueError(f"expected input of dtype {dtype} like the weights, found {x_t.dtype}")
+                raise ValueError(
+                    f"expected input of dtype {dtype} like the weights, found {x_t.dtype}"
+                )
             return self._fast_step(x_t, state)
         y, state = self.forward(x_t.unsqueeze(1 if self.batch_first else 0), state)
         return y.squeeze(1 if self.batch_first else 0), state
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
-        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-                    "bidirectional": False, "proj_size": 0, "init": "default", "forget_bias": None,
-                    "t_max": None}
+        defaults = {
+            "num_layers": 1,
+            "bias": True,
+            "batch_first": False,
+            "dropout": 0.0,
+            "bidirectional": False,
+            "proj_size": 0,
+            "init": "default",
+            "forget_bias": None,
+            "t_max": None,
+        }
         for name, default in defaults.items():
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
@@ -132,7 +170,9 @@ class RecurrentBase(nn.Module):
 def _unsqueeze(s):
     if not isinstance(s, Tensor) or s.dim() != 2:
         found = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
-        raise ValueError(f"expected a 2-D state (layers * directions, hidden) for unbatched input, found {found}")
+        raise ValueError(
+            f"expected a 2-D state (layers * directions, hidden) for unbatched input, found {found}"
+        )
     return s.unsqueeze(1)
 
 
@@ -145,15 +185,41 @@ def _map_state(state, fn):
 class RNN(RecurrentBase):
     """Elman RNN, ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act ``"tanh"`` or ``"relu"``."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None, *,
-                 init="default", forget_bias=None, t_max=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, device, dtype, init=init, forget_bias=forget_bias,
-                         t_max=t_max)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            init=init,
+            forget_bias=forget_bias,
+            t_max=t_max,
+        )
 
     def _options(self) -> dict:
         return {**super()._options(), "nonlinearity": self.nonlinearity}
@@ -180,12 +246,38 @@ class LSTM(RecurrentBase):
     fast_op = staticmethod(ops.lstm)
     reference_op = staticmethod(ops.naive_lstm)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
-                 init="default", forget_bias=None, t_max=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, device, dtype, init=init,
-                         forget_bias=forget_bias, t_max=t_max)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+            init=init,
+            forget_bias=forget_bias,
+            t_max=t_max,
+        )
 
     def _fast_step(self, x, state):
         return streaming.lstm_step(self, x, state)
@@ -198,12 +290,37 @@ class GRU(RecurrentBase):
     fast_op = staticmethod(ops.gru)
     reference_op = staticmethod(ops.naive_gru)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None, *,
-                 init="default", forget_bias=None, t_max=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, 0, device, dtype, init=init, forget_bias=forget_bias,
-                         t_max=t_max)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+        *,
+        init="default",
+        forget_bias=None,
+        t_max=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            0,
+            device,
+            dtype,
+            init=init,
+            forget_bias=forget_bias,
+            t_max=t_max,
+        )
 
     def _fast_step(self, x, state):
         return streaming.cell_step(self, x, state, torch.gru_cell)

@@ -28,10 +28,13 @@ def _key(weights) -> tuple:
 
 def _packable(w: Tensor) -> bool:
     """oneDNN-packed bf16 weights where this torch build has them."""
-    return (w.dtype == torch.bfloat16 and w.device.type == "cpu"
-            and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return (
+        w.dtype == torch.bfloat16
+        and w.device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def _linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -43,11 +46,18 @@ def _linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 def _fuse_lstm(weights, lay) -> list[tuple]:
     hidden = lay.hidden_size
-    order = torch.cat([torch.arange(2 * hidden), torch.arange(3 * hidden, 4 * hidden),
-                       torch.arange(2 * hidden, 3 * hidden)]).to(weights[0].device)
+    order = torch.cat(
+        [
+            torch.arange(2 * hidden),
+            torch.arange(3 * hidden, 4 * hidden),
+            torch.arange(2 * hidden, 3 * hidden),
+        ]
+    ).to(weights[0].device)
     fused = []
     for k in range(lay.num_layers):
-        w_ih, w_hh, b_ih, b_hh, w_hr = split(weights[k * lay.per_direction:(k + 1) * lay.per_direction])
+        w_ih, w_hh, b_ih, b_hh, w_hr = split(
+            weights[k * lay.per_direction : (k + 1) * lay.per_direction]
+        )
         w = torch.cat([w_ih, w_hh], 1)[order].detach()
         b = (b_ih + b_hh)[order].detach() if b_ih is not None else w.new_zeros(4 * hidden)
         w = torch.ops.mkldnn._reorder_linear_weight(w, 1) if _packable(w) else w.t()
@@ -88,7 +98,9 @@ def cell_step(module, x: Tensor, state, cell) -> tuple[Tensor, Tensor]:
     (h0,) = check_state(state, lay, x.shape[0], x, name="state")
     inp, hs = x, []
     for k in range(lay.num_layers):
-        w_ih, w_hh, b_ih, b_hh, _ = split(weights[k * lay.per_direction:(k + 1) * lay.per_direction])
+        w_ih, w_hh, b_ih, b_hh, _ = split(
+            weights[k * lay.per_direction : (k + 1) * lay.per_direction]
+        )
         inp = cell(inp, h0[k], w_ih, w_hh, b_ih, b_hh)
         hs.append(inp)
     return inp, torch.stack(hs)

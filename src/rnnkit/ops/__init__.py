@@ -9,7 +9,16 @@ from rnnkit.ops.lstm import lstm, lstm_cell, naive_lstm, naive_lstm_cell
 from rnnkit.ops.rnn import naive_rnn, naive_rnn_cell, rnn, rnn_cell
 
 __all__ = [
-    "gru", "gru_cell", "naive_gru", "naive_gru_cell",
-    "lstm", "lstm_cell", "naive_lstm", "naive_lstm_cell",
-    "rnn", "rnn_cell", "naive_rnn", "naive_rnn_cell",
+    "gru",
+    "gru_cell",
+    "naive_gru",
+    "naive_gru_cell",
+    "lstm",
+    "lstm_cell",
+    "naive_lstm",
+    "naive_lstm_cell",
+    "rnn",
+    "rnn_cell",
+    "naive_rnn",
+    "naive_rnn_cell",
 ]

@@ -78,8 +78,7 @@ def check_lengths(lengths, batch: int, steps: int, device: torch.device) -> Tens
     lengths = lengths.to("cpu", torch.int64)
     if batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
         raise ValueError(
-            f"expected lengths between 1 and the sequence length {steps}, "
-            f"found {lengths.tolist()}"
+            f"expected lengths between 1 and the sequence length {steps}, found {lengths.tolist()}"
         )
     return lengths
 
@@ -107,13 +106,17 @@ def check_state(state, lay: Layout, batch: int, x: Tensor, name: str = "initial_
             found = _shape(s.shape) if isinstance(s, Tensor) else type(s).__name__
             raise ValueError(f"expected {part} state of shape {_shape(shape)}, found {found}")
         if s.device != x.device:
-            raise ValueError(f"expected {part} state on {x.device} like the input, found {s.device}")
+            raise ValueError(
+                f"expected {part} state on {x.device} like the input, found {s.device}"
+            )
     return state
 
 
 def check_input(x: Tensor, lay: Layout, batch_first: bool) -> None:
     if not isinstance(x, Tensor):
-        raise ValueError(f"expected the input as a Tensor or PackedSequence, found {type(x).__name__}")
+        raise ValueError(
+            f"expected the input as a Tensor or PackedSequence, found {type(x).__name__}"
+        )
     if x.dim() != 3:
         dims = "(batch, seq_len, features)" if batch_first else "(seq_len, batch, features)"
         raise ValueError(f"expected input of rank 3 {dims}, found shape {_shape(x.shape)}")
@@ -194,8 +197,17 @@ def run_loop(cell, x, weights, state, lengths, lay: Layout, *, dropout, training
     """
     if isinstance(x, PackedSequence):
         padded, lengths = pad_packed_sequence(x)
-        out, final = run_loop(cell, padded, weights, state, lengths, lay, dropout=dropout,
-                              training=training, batch_first=False)
+        out, final = run_loop(
+            cell,
+            padded,
+            weights,
+            state,
+            lengths,
+            lay,
+            dropout=dropout,
+            training=training,
+            batch_first=False,
+        )
         return _pack_like(out, x), final
     if batch_first:
         x = x.transpose(0, 1)
@@ -209,7 +221,7 @@ def run_loop(cell, x, weights, state, lengths, lay: Layout, *, dropout, training
         outputs = []
         for direction in range(lay.directions):
             k = layer * lay.directions + direction
-            w = weights[k * lay.per_direction:(k + 1) * lay.per_direction]
+            w = weights[k * lay.per_direction : (k + 1) * lay.per_direction]
             s = tuple(part[k] for part in state)
             ys = [None] * steps
             for t in reversed(range(steps)) if direction else range(steps):

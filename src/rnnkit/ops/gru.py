@@ -33,20 +33,64 @@ def _unwrap(out, final):
     return out, final[0]
 
 
-def gru(x, weights, initial_state=None, lengths=None, *, num_layers=1, bidirectional=False,
-        dropout=0.0, training=False, batch_first=False) -> tuple[Tensor, Tensor]:
+def gru(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+) -> tuple[Tensor, Tensor]:
     """Multi-layer GRU through ``torch._VF.gru``; x may be a PackedSequence."""
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 3, num_layers,
-                                  bidirectional, batch_first)
-    return _unwrap(*run_fused(torch._VF.gru, x, weights, state, lengths, lay, dropout=dropout,
-                              training=training, batch_first=batch_first))
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 3, num_layers, bidirectional, batch_first
+    )
+    return _unwrap(
+        *run_fused(
+            torch._VF.gru,
+            x,
+            weights,
+            state,
+            lengths,
+            lay,
+            dropout=dropout,
+            training=training,
+            batch_first=batch_first,
+        )
+    )
 
 
-def naive_gru(x, weights, initial_state=None, lengths=None, *, num_layers=1, bidirectional=False,
-              dropout=0.0, training=False, batch_first=False):
+def naive_gru(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+):
     """Reference for ``gru``: a Python loop over layers, directions and time steps."""
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 3, num_layers,
-                                  bidirectional, batch_first)
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 3, num_layers, bidirectional, batch_first
+    )
     cell = lambda x_t, s, w: (naive_gru_cell(x_t, s[0], *split(w)[:4]),)  # noqa: E731
-    return _unwrap(*run_loop(cell, x, weights, state, lengths, lay, dropout=dropout,
-                             training=training, batch_first=batch_first))
+    return _unwrap(
+        *run_loop(
+            cell,
+            x,
+            weights,
+            state,
+            lengths,
+            lay,
+            dropout=dropout,
+            training=training,
+            batch_first=batch_first,
+        )
+    )

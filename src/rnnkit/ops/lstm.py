@@ -32,19 +32,59 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return (h if w_hr is None else F.linear(h, w_hr)), c
 
 
-def lstm(x, weights, initial_state=None, lengths=None, *, num_layers=1, bidirectional=False,
-         dropout=0.0, training=False, batch_first=False) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+def lstm(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Multi-layer LSTM through ``torch._VF.lstm``; x may be a PackedSequence."""
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 4, num_layers,
-                                  bidirectional, batch_first)
-    return run_fused(torch._VF.lstm, x, weights, state, lengths, lay, dropout=dropout,
-                     training=training, batch_first=batch_first)
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 4, num_layers, bidirectional, batch_first
+    )
+    return run_fused(
+        torch._VF.lstm,
+        x,
+        weights,
+        state,
+        lengths,
+        lay,
+        dropout=dropout,
+        training=training,
+        batch_first=batch_first,
+    )
 
 
-def naive_lstm(x, weights, initial_state=None, lengths=None, *, num_layers=1,
-               bidirectional=False, dropout=0.0, training=False, batch_first=False):
+def naive_lstm(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+):
     """Reference for ``lstm``: a Python loop over layers, directions and time steps."""
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 4, num_layers,
-                                  bidirectional, batch_first)
-    return run_loop(lambda x_t, s, w: naive_lstm_cell(x_t, s, *split(w)), x, weights, state,
-                    lengths, lay, dropout=dropout, training=training, batch_first=batch_first)
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 4, num_layers, bidirectional, batch_first
+    )
+    return run_loop(
+        lambda x_t, s, w: naive_lstm_cell(x_t, s, *split(w)),
+        x,
+        weights,
+        state,
+        lengths,
+        lay,
+        dropout=dropout,
+        training=training,
+        batch_first=batch_first,
+    )

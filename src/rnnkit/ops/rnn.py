@@ -33,27 +33,69 @@ def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     return _CELLS[nonlinearity](x, h, w_ih, w_hh, b_ih, b_hh)
 
 
-def rnn(x, weights, initial_state=None, lengths=None, *, nonlinearity="tanh", num_layers=1,
-        bidirectional=False, dropout=0.0, training=False, batch_first=False) -> tuple[Tensor, Tensor]:
+def rnn(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    nonlinearity="tanh",
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+) -> tuple[Tensor, Tensor]:
     """Multi-layer Elman RNN through ``torch._VF.rnn_tanh`` / ``rnn_relu``."""
     _check(nonlinearity)
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 1, num_layers,
-                                  bidirectional, batch_first)
-    out, final = run_fused(_KERNELS[nonlinearity], x, weights, state, lengths, lay,
-                           dropout=dropout, training=training, batch_first=batch_first)
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 1, num_layers, bidirectional, batch_first
+    )
+    out, final = run_fused(
+        _KERNELS[nonlinearity],
+        x,
+        weights,
+        state,
+        lengths,
+        lay,
+        dropout=dropout,
+        training=training,
+        batch_first=batch_first,
+    )
     return out, final[0]
 
 
-def naive_rnn(x, weights, initial_state=None, lengths=None, *, nonlinearity="tanh", num_layers=1,
-              bidirectional=False, dropout=0.0, training=False, batch_first=False):
+def naive_rnn(
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
+    *,
+    nonlinearity="tanh",
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
+):
     """Reference for ``rnn``: a Python loop over layers, directions and time steps."""
     _check(nonlinearity)
-    lay, state, lengths = prepare(x, weights, initial_state, lengths, 1, num_layers,
-                                  bidirectional, batch_first)
+    lay, state, lengths = prepare(
+        x, weights, initial_state, lengths, 1, num_layers, bidirectional, batch_first
+    )
 
     def cell(x_t, s, w):
         return (naive_rnn_cell(x_t, s[0], *split(w)[:4], nonlinearity=nonlinearity),)
 
-    out, final = run_loop(cell, x, weights, state, lengths, lay, dropout=dropout,
-                          training=training, batch_first=batch_first)
+    out, final = run_loop(
+        cell,
+        x,
+        weights,
+        state,
+        lengths,
+        lay,
+        dropout=dropout,
+        training=training,
+        batch_first=batch_first,
+    )
     return out, final[0]
