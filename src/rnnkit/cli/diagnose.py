@@ -120,7 +120,7 @@ def remedies_note(cfg: GradientDiagnosticConfig) -> str:
 def adding(
     arch: str = typer.Option("rnn,lstm,gru", help=ARCH_HELP),
     length: int = typer.Option(100, help="Sequence length T."),
-    steps: int = typer.Option(1000, help="Training steps per arch."),
+    steps: int = typer.Option(2000, help="Training steps per arch."),
     out: Path = typer.Option(Path("diagnose_out"),
                              help="Directory for adding_results.csv and the learning curves."),
     hidden: int = typer.Option(64, help="Hidden size."),
@@ -138,7 +138,7 @@ def adding(
     values (one in each half). Always predicting 1 scores MSE 0.167; an arch counts as solving
     the task when its test MSE is below a tenth of that.
 
-    Example: rnnkit diagnose adding --arch rnn,lstm,gru --length 100 --steps 1000
+    Example: rnnkit diagnose adding --arch rnn,lstm,gru --length 100 --steps 2000
     """
     if length < 2:
         raise UserError(f"--length must be at least 2 steps, found {length}")

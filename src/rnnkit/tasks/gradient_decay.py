@@ -101,7 +101,7 @@ def measure_gradient_decay(cfg: GradientDiagnosticConfig, run_root: Path,
     probe_x, probe_y = adding_batch(cfg.probe_size, cfg.length,
                                     seeded_generator(cfg.seed, PROBE_STREAM))
     data_cfg = MemoryTaskConfig(length=cfg.length, batch_size=cfg.batch_size,
-                            steps_per_epoch=max(1, min(cfg.steps, 100)), seed=cfg.seed)
+                                steps_per_epoch=max(1, min(cfg.steps, 100)), seed=cfg.seed)
     # Build every model first, so that an arch missing from this build fails before any training.
     tasks, models = {}, {}
     for arch in cfg.archs:

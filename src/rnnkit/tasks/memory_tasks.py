@@ -145,7 +145,8 @@ class MemoryTask:
 
     def evaluate(self, model) -> dict[str, float]:
         device = next(model.parameters()).device
-        out = model(self.test_x.to(device)).float()
+        # in chunks, so that long sequences do not hold every test output's activations at once
+        out = torch.cat([model(x.to(device)).float() for x in self.test_x.split(250)])
         y = self.test_y.to(device)
         loss = self.loss(out, y).item()
         return {"val_loss": loss, "val_loss_vs_baseline": loss / self.baseline(),
