@@ -175,8 +175,8 @@ def machine() -> str:
     )
 
 
-def print_table(rows) -> None:
-    header = ("benchmark", "baseline", "baseline time", "rnnkit", "ratio", "target")
+def print_table(header, rows) -> None:
+    """A markdown table, ready for BENCHMARKS.md."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for i, row in enumerate([header, *rows]):
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
@@ -202,18 +202,15 @@ def main() -> None:
     )
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
     bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
-    print_table(rows)
+    print_table(("benchmark", "baseline", "baseline time", "rnnkit", "ratio", "target"), rows)
     scan = bench_scan_rows(args.quick)
     if scan:
         print("\nMinGRU scan (benchmarks/scan.py):")
-        for row in scan:
-            print(
-                row
-                if isinstance(row, str)
-                else " | ".join(f"{k}={v}" for k, v in row.items())
-                if isinstance(row, dict)
-                else " | ".join(map(str, row))
-            )
+        if isinstance(scan[0], dict):
+            print_table(tuple(scan[0]), [tuple(row.values()) for row in scan])
+        else:
+            for row in scan:
+                print(row)
 
 
 if __name__ == "__main__":
