@@ -17,9 +17,16 @@ def _gradients_step(out: Path, quiet: bool) -> None:
     demo_step(out / "diagnose", quiet)
 
 
+def _textgen_step(out: Path, quiet: bool) -> None:
+    from rnnkit.cli.textgen import demo_step
+
+    demo_step(out, quiet)
+
+
 # (title, step) in the order the tour runs them.
 STEPS = [
     ("vanishing gradients: RNN vs LSTM vs GRU vs MinGRU", _gradients_step),
+    ("text generation: a character LSTM trained on Python's own source", _textgen_step),
 ]
 
 

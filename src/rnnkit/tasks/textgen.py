@@ -195,7 +195,9 @@ def fit(train_cfg, cfg: TextGenConfig, out: str | Path, resume: bool = False,
     tokenizer = saved_tokenizer(out) if resume else None
     task, model = build(cfg, train_cfg.batch_size, train_cfg.seed, tokenizer)
     trainer = Trainer(model, task, train_cfg, Path(out))
-    return fit_fn(trainer, resume) if fit_fn else trainer.fit(resume=resume)
+    metrics = fit_fn(trainer, resume) if fit_fn else trainer.fit(resume=resume)
+    plot_losses(out)
+    return metrics
 
 
 def saved_settings(out: str | Path) -> dict[str, Any]:
@@ -224,6 +226,35 @@ def saved_tokenizer(out: str | Path):
     if not file.is_file():
         return None
     return tokenizer_from_dict(json.loads(file.read_text(encoding="utf-8"))["tokenizer"])
+
+
+def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Training and validation loss (nats/token) against training time, from metrics.csv."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (("train_loss", "training"), ("val_loss", "validation")):
+        points = [(float(r["time"]), float(r[key])) for r in rows if r.get(key)]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o" if key == "val_loss" else None,
+                    label=label)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title("language model loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    path = Path(path) if path is not None else run_dir / "loss.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def train(data: str | Path | Sequence[str | Path], out: str | Path, *, val: str | Path | None = None,
