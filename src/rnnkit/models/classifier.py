@@ -33,6 +33,7 @@ class ClassifierConfig:
     pooling: str = "max"
     dropout: float = 0.5  # before the output layer, and between recurrent layers
     embed_dropout: float = 0.3  # on the word embeddings
+    word_dropout: float = 0.0  # share of tokens whose whole vector is zeroed in training
     pad_id: int | None = 0  # embedding row kept at zero; None when padding uses a real token id
     class_weights: list[float] | None = None  # loss weight of each class
     init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
@@ -51,7 +52,7 @@ class ClassifierConfig:
                                 f"found {getattr(self, name)}.")
         if self.num_classes < 2:
             raise UserError(f"a classifier needs at least two classes, found {self.num_classes}.")
-        for name in ("dropout", "embed_dropout"):
+        for name in ("dropout", "embed_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"{name} must be in [0, 1), found {getattr(self, name)}.")
         if self.class_weights is not None and len(self.class_weights) != self.num_classes:
@@ -127,7 +128,12 @@ class TextClassifier(nn.Module):
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """The pooled sequence vectors ``(batch, width)`` and, with attention pooling, each
         position's weight ``(batch, time)`` (zero on padding)."""
-        x = self.embed_dropout(self.embedding(tokens))
+        x = self.embedding(tokens)
+        if self.training and self.cfg.word_dropout > 0:
+            # drop whole words (Iyyer et al. 2015): the model cannot lean on a few of them
+            keep = torch.rand(tokens.shape, device=tokens.device) >= self.cfg.word_dropout
+            x = x * keep[:, :, None].to(x.dtype)
+        x = self.embed_dropout(x)
         y, h = self._run_encoder(x, lengths)
         mask = torch.arange(tokens.shape[1], device=tokens.device)[None, :] < lengths[:, None]
         pooling = self.cfg.pooling

@@ -65,6 +65,7 @@ class SentimentConfig:
     pooling: str = "max"
     dropout: float = 0.5
     embed_dropout: float = 0.3
+    word_dropout: float = 0.0
     init: str = "default"
     forget_bias: float | None = None
 

@@ -1,0 +1,126 @@
+"""SST-2 sentence-level sentiment: train from scratch on the CPU, report time, accuracy, macro-F1
+and how much of each batch is padding with and without length bucketing.
+
+    .venv/bin/python benchmarks/sentiment_sst2.py [--max-time 10m] [--threads 2]
+
+Reads ``sst2.{train,dev,test}.txt`` from ``shared/data/sentiment/`` beside the project (skips
+when absent); train, dev and test are used as given, no external word vectors. The speed of
+bucketed against plain batches is measured in the same run, interleaved, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"
+
+# The settings the benchmark trains with (everything else is the task's default).
+SETTINGS = {"embed": 200, "hidden": 128, "word_dropout": 0.25, "epochs": 12}
+
+
+def padding_table(train_path: Path, batch_size: int) -> tuple[float, float, int]:
+    """Padding share of one epoch's batches, bucketed and plain, over the training set."""
+    from rnnkit.data.bucketing import BucketBatchSampler, padding_fraction
+    from rnnkit.data.table import read_labelled
+    from rnnkit.data.vocab import WordTokenizer
+
+    tok = WordTokenizer()
+    lengths = [len(tok(t)) for t in read_labelled(train_path).texts]
+    shares = []
+    for bucket in (True, False):
+        s = BucketBatchSampler(lengths, batch_size, seed=0, bucket=bucket)
+        shares.append(statistics.mean(padding_fraction(lengths, s.batches(e)) for e in range(3)))
+    return shares[0], shares[1], max(lengths)
+
+
+def step_speed(train_path: Path, dev_path: Path, batch_size: int, steps: int, repeats: int
+               ) -> tuple[float, float]:
+    """Median seconds per training step with bucketed and with plain batches, interleaved."""
+    from rnnkit.tasks import sentiment
+
+    train_cfg, cfg = sentiment.configs({**SETTINGS, "data": str(train_path),
+                                        "val": str(dev_path), "quiet": True})
+    times: dict[bool, list[float]] = {True: [], False: []}
+    tasks = {}
+    for bucket in (True, False):
+        cfg.bucket = bucket
+        tasks[bucket] = sentiment.build(cfg, batch_size, seed=0)
+    for r in range(repeats):
+        for bucket in (True, False):
+            task, model = tasks[bucket]
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            model.train()
+            batches = iter(task.train_batches(r))
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                loss, _, _ = task.training_step(model, next(batches), None)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            times[bucket].append((time.perf_counter() - t0) / steps)
+    return statistics.median(times[True]), statistics.median(times[False])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-time", default="10m", help="training budget (default 10m)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--speed-steps", type=int, default=20, help="steps per speed sample")
+    ap.add_argument("--out", type=Path, default=None, help="run directory (default: temporary)")
+    args = ap.parse_args()
+    files = [DATA / f"sst2.{split}.txt" for split in ("train", "dev", "test")]
+    if not all(f.is_file() for f in files):
+        print(f"skipped: SST-2 not found in {DATA} (see shared/data/README.md)")
+        return 0
+    torch.set_num_threads(args.threads)
+    from rnnkit.tasks import sentiment
+
+    batch_size = sentiment.TRAIN_DEFAULTS["batch_size"]
+    pad_b, pad_p, longest = padding_table(files[0], batch_size)
+    sec_b, sec_p = step_speed(files[0], files[1], batch_size, args.speed_steps, repeats=3)
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="sst2-"))
+    t0 = time.perf_counter()
+    clf = sentiment.train(files[0], out, val=files[1], test=files[2], max_time=args.max_time,
+                          quiet=True, **SETTINGS)
+    wall = time.perf_counter() - t0
+    trained = json.loads((out / "config.json").read_text())["train"]
+    rows = list(csv.DictReader(open(out / "metrics.csv", encoding="utf-8")))
+    train_time = max(float(r["time"]) for r in rows if r.get("time"))
+    epochs = max(int(float(r["epoch"])) for r in rows if r.get("epoch"))
+    val, test = clf.metrics["val"], clf.metrics["test"]
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, torch "
+          f"{torch.__version__}, {args.threads} threads, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"settings: {SETTINGS} (lr {trained['lr']}, batch {batch_size}, "
+          f"budget {args.max_time})")
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| training time (trainer clock) | {train_time:.0f} s, {epochs} epochs |")
+    print(f"| wall time incl. reading, vocab, evaluation | {wall:.0f} s |")
+    print(f"| dev accuracy (best checkpoint) | {val['accuracy']:.2%} |")
+    print(f"| test accuracy | {test['accuracy']:.2%} |")
+    print(f"| test macro-F1 | {test['macro_f1']:.4f} |")
+    print(f"| padded positions, bucketed batches | {pad_b:.1%} |")
+    print(f"| padded positions, plain shuffled batches | {pad_p:.1%} (longest text {longest}) |")
+    print(f"| seconds per step, bucketed / plain (median of 3, interleaved) | "
+          f"{sec_b:.3f} / {sec_p:.3f} = {sec_b / sec_p:.2f}x |")
+    print(f"\nrun directory: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

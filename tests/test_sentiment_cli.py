@@ -1,0 +1,160 @@
+"""``rnnkit train sentiment``, ``classify`` and ``evaluate`` end to end, and bad input."""
+
+import csv
+import json
+import random
+
+import pytest
+
+from rnnkit.cli import run
+
+POS = ["good", "great", "fine", "superb", "lovely"]
+NEG = ["bad", "awful", "dull", "poor", "boring"]
+FILLER = ["the", "film", "was", "a", "plot", "and", "very", "story"]
+
+
+def make_rows(n, seed=0, long_every=0):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 else "neg"
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 8))]
+        words.insert(rng.randrange(len(words) + 1), rng.choice(POS if label == "pos" else NEG))
+        if long_every and i % long_every == 0:
+            words += FILLER * 3
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_csv(path, rows, header=("text", "label")):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+TINY = ["--hidden", "8", "--embed", "8", "--batch-size", "8", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sent")
+    train = write_csv(d / "train.csv", make_rows(48))
+    val = write_csv(d / "val.csv", make_rows(12, seed=1))
+    test = write_csv(d / "test.csv", make_rows(12, seed=2))
+    out = d / "run"
+    code = run(["train", "sentiment", "--data", str(train), "--val", str(val), "--test",
+                str(test), "--out", str(out), "--max-steps", "1", "--pooling", "attention",
+                *TINY])
+    assert code == 0
+    return d, out
+
+
+def test_train_one_batch_writes_a_run(trained):
+    d, out = trained
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "sentiment" and config["labels"] == ["neg", "pos"]
+    assert (out / "confusion_val.png").is_file() and (out / "confusion_test.png").is_file()
+    m = json.loads((out / "metrics_test.json").read_text())
+    assert m["examples"] == 12 and set(m["per_class"]) == {"neg", "pos"}
+    assert 0.0 <= m["accuracy"] <= 1.0
+
+
+def test_classify_text_and_explain(trained, capsys):
+    _, out = trained
+    assert run(["classify", str(out), "--text", "a great film", "--text", "dull",
+                "--explain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    assert lines[0].split("\t")[0] in ("neg", "pos") and "a great film" in lines[0]
+    words = [w.rsplit(":", 1) for w in lines[1].split()]
+    assert [w for w, _ in words] == ["a", "great", "film"]
+    assert sum(float(a) for _, a in words) == pytest.approx(1.0, abs=0.02)
+
+
+def test_classify_file_writes_labels_and_probabilities(trained):
+    d, out = trained
+    src = write_csv(d / "unlabelled.csv", [("a great plot",), ("  ",), ("boring",)],
+                    header=("text",))
+    preds = d / "preds.csv"
+    assert run(["classify", str(out), "--input", str(src), "--output", str(preds)]) == 0
+    rows = list(csv.DictReader(open(preds, encoding="utf-8")))
+    assert [r["line"] for r in rows] == ["2", "4"]
+    assert set(rows[0]) == {"line", "text", "label", "prob_neg", "prob_pos"}
+    for r in rows:
+        p = float(r["prob_neg"]), float(r["prob_pos"])
+        assert sum(p) == pytest.approx(1.0, abs=1e-5)
+        assert r["label"] == ("pos" if p[1] > p[0] else "neg")
+
+
+def test_evaluate_dispatches_to_sentiment(trained, capsys):
+    d, out = trained
+    assert run(["evaluate", str(out), "--data", str(d / "test.csv")]) == 0
+    printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert {"accuracy", "macro_f1", "recall_pos", "precision_neg"} <= set(printed)
+
+
+def test_label_sentence_format_and_stratified_split(tmp_path):
+    data = tmp_path / "train.txt"
+    data.write_text("".join(f"{1 if y == 'pos' else 0} {t}\n" for t, y in make_rows(40)),
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    assert run(["train", "sentiment", "--data", str(data), "--out", str(out), "--max-steps",
+                "1", "--pooling", "mean", "--arch", "gru", *TINY]) == 0
+    assert json.loads((out / "config.json").read_text())["labels"] == ["0", "1"]
+    assert json.loads((out / "metrics_val.json").read_text())["examples"] == 4
+
+
+def _bad(args, capsys):
+    code = run(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_bad_inputs_are_one_sentence_and_exit_2(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run"), "--max-steps", "1", *TINY]
+    p = write_csv(tmp_path / "cols.csv", make_rows(10), header=("sentence", "y"))
+    err = _bad(["train", "sentiment", "--data", str(p), *out], capsys)
+    assert "'text'" in err and "'sentence', 'y'" in err
+    p = write_csv(tmp_path / "one.csv", [(t, "pos") for t, _ in make_rows(10)])
+    assert "single class ('pos')" in _bad(["train", "sentiment", "--data", str(p), *out], capsys)
+    p = write_csv(tmp_path / "empty.csv", [(" ", "pos"), ("", "neg")])
+    assert "2 empty" in _bad(["train", "sentiment", "--data", str(p), *out], capsys)
+    p = tmp_path / "mal.csv"
+    p.write_text("text,label\ngood,pos\nbad,neg,extra\n", encoding="utf-8")
+    assert "line 3" in _bad(["train", "sentiment", "--data", str(p), *out], capsys)
+    p = tmp_path / "mal.jsonl"
+    p.write_text('{"text": "good", "label": "pos"}\n{"text": "bad" "label"}\n', encoding="utf-8")
+    assert "line 2" in _bad(["train", "sentiment", "--data", str(p), *out], capsys)
+    train = write_csv(tmp_path / "train.csv", make_rows(20))
+    val = write_csv(tmp_path / "val.csv", make_rows(6) + [("so so", "meh")])
+    err = _bad(["train", "sentiment", "--data", str(train), "--val", str(val), *out], capsys)
+    assert "never saw" in err and "'meh'" in err and "line 8" in err
+
+
+def test_unseen_labels_at_evaluation(trained, tmp_path, capsys):
+    _, out = trained
+    p = write_csv(tmp_path / "other.csv", [("good", "pos"), ("odd", "neutral")])
+    err = _bad(["evaluate", str(out), "--data", str(p)], capsys)
+    assert "'neutral'" in err and "'neg', 'pos'" in err
+
+
+def test_long_texts_are_truncated_with_one_warning(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(30, long_every=3))
+    val = write_csv(tmp_path / "val.csv", make_rows(6, seed=1))
+    assert run(["train", "sentiment", "--data", str(train), "--val", str(val), "--out",
+                str(tmp_path / "run"), "--max-steps", "1", "--max-len", "10", *TINY]) == 0
+    warnings = [w for w in capsys.readouterr().err.splitlines() if w.startswith("warning")]
+    assert len(warnings) == 1 and "10 of 30 texts" in warnings[0] and "max_len 10" in warnings[0]
+
+
+def test_explain_needs_attention_pooling(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(30))
+    out = tmp_path / "run"
+    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps",
+                "1", "--pooling", "max", *TINY]) == 0
+    assert "attention pooling" in _bad(["classify", str(out), "--text", "good", "--explain"],
+                                       capsys)
