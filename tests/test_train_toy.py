@@ -89,11 +89,12 @@ def test_toy_batches_are_the_same_for_an_epoch_and_differ_between_epochs():
 
 
 if __name__ == "__main__":
+    import dataclasses
+
+    from rnnkit.train import TrainConfig, merge_config
+
     torch.set_num_threads(1)
     args = sys.argv[1:]
-    values = {}
-    for arg in args[1:]:
-        if "=" in arg:
-            key, value = arg.split("=", 1)
-            values[key] = float(value) if "." in value else int(value)
-    train_toy(Path(args[0]), resume="--resume" in args, **values)
+    given = dict(arg.split("=", 1) for arg in args[1:] if "=" in arg)
+    (cfg,) = merge_config([TrainConfig], {"epochs": 3, "lr": 1e-2, "quiet": True}, given)
+    train_toy(Path(args[0]), resume="--resume" in args, **dataclasses.asdict(cfg))

@@ -190,8 +190,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if t is bool:
             if isinstance(value, bool):
                 return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
-                return value.lower() in ("true", "yes")
+            if isinstance(value, str) and value.lower() in _BOOLS:
+                return _BOOLS[value.lower()]
         elif t is int:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
@@ -217,6 +217,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     expected = " or ".join("none" if t is type(None) else getattr(t, "__name__", str(t))
                            for t in options)
     raise UserError(f"config key {name!r} expects {expected}, found {value!r}.")
+
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
+          "false": False, "no": False, "off": False, "0": False}
 
 
 def _is_union(hint: Any) -> bool:
