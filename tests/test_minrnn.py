@@ -31,7 +31,7 @@ def _random_lengths(draw, batch, steps):
     return torch.tensor(lengths)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(data=st.data())
 def test_scan_op_matches_loop(data):
     name = data.draw(st.sampled_from(sorted(OPS)))
@@ -62,7 +62,7 @@ def test_scan_op_matches_loop(data):
         torch.testing.assert_close(got, want)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(data=st.data())
 def test_layer_scan_matches_loop(data):
     cls = data.draw(st.sampled_from(LAYERS))
@@ -121,8 +121,8 @@ def test_variable_lengths_equal_running_each_sequence_alone(cls):
 def test_gradcheck_reference_and_scan(name):
     fast, naive, gates = OPS[name]
     torch.manual_seed(0)
-    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(gates * 2, 2, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, 2, 1, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(gates * 2, 1, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(gates * 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([4, 1])
@@ -136,7 +136,8 @@ def test_gradcheck_reference_and_scan(name):
         return f
 
     assert torch.autograd.gradcheck(both_directions(naive), (x, weight, bias, h0))
-    assert torch.autograd.gradcheck(both_directions(fast, chunk_size=3), (x, weight, bias, h0))
+    assert torch.autograd.gradcheck(both_directions(fast, chunk_size=3), (x, weight, bias, h0),
+                                    fast_mode=True)
 
 
 @pytest.mark.parametrize("cls", LAYERS)
@@ -160,26 +161,41 @@ def test_step_equals_forward(cls):
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
-def test_long_sequence_stays_finite_and_matches_loop(name):
+@pytest.mark.parametrize("scale", [0.5, 8.0])  # 8: saturated gates, decays down to e^-20 a step
+def test_long_sequence_stays_finite_and_matches_loop(name, scale):
     fast, naive, gates = OPS[name]
     torch.manual_seed(0)
-    steps, batch, hidden = 4096, 2, 8
+    steps, batch, hidden = 4096, 2, 4
     x = torch.randn(steps, batch, 3)
-    # Half the units with saturated gates: decays down to e^-20 per step, where the log-space
-    # prefix sums lose the most float32 precision.
-    scale = torch.tensor([0.5] * (hidden // 2) + [8.0] * (hidden // 2)).repeat(gates)
-    weight = torch.randn(gates * hidden, 3) * scale.unsqueeze(1)
+    weight = torch.randn(gates * hidden, 3) * scale
     h0 = -5 * torch.rand(batch, hidden)  # negative on purpose: it must never go through a log
     with torch.no_grad():
         ref_out, ref_final = naive(x.double(), (weight.double(), None), h0.double())
         out, final = fast(x, (weight, None), h0)
         assert torch.isfinite(out).all()
-        torch.testing.assert_close(out.double(), ref_out, rtol=3e-4, atol=1e-4)
-        torch.testing.assert_close(final.double(), ref_final, rtol=3e-4, atol=1e-4)
+        torch.testing.assert_close(out.double(), ref_out, rtol=2e-4, atol=1e-4)
+        torch.testing.assert_close(final.double(), ref_final, rtol=2e-4, atol=1e-4)
         # bfloat16 tensors in: the scan runs in float32 and rounds only the result.
         half, _ = fast(x.bfloat16(), (weight.bfloat16(), None), h0.bfloat16())
         assert half.dtype == torch.bfloat16
         torch.testing.assert_close(half.float(), out, rtol=0.1, atol=0.1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("strongest_decay", [1.0, 200.0])  # the shifted cumsum, logcumsumexp
+def test_scan_matches_plain_recurrence(dtype, strongest_decay):
+    gen = torch.Generator().manual_seed(0)
+    log_a = -strongest_decay * torch.rand(300, 3, 5, generator=gen, dtype=torch.float64)
+    log_b = 3 * torch.randn(300, 3, 5, generator=gen, dtype=torch.float64)
+    h0 = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    h, want = h0, []
+    for a, b in zip(log_a.exp(), log_b.exp(), strict=True):
+        h = a * h + b
+        want.append(h)
+    got = log_space_scan(log_a.to(dtype), log_b.to(dtype), h0.to(dtype), chunk_size=16)
+    # float32 logcumsumexp loses ~|log-decay within a chunk| * eps: up to 3200 * 6e-8 here.
+    rtol = 3e-4 if dtype == torch.float32 and strongest_decay > 1 else 1e-5
+    torch.testing.assert_close(got.double(), torch.stack(want), rtol=rtol, atol=1e-6)
 
 
 def test_long_sequence_gradients_are_finite():
@@ -236,6 +252,7 @@ def test_gate_bias_options():
         (lambda m: m(torch.randn(5, 2, 3), lengths=torch.ones(2, dtype=torch.long,
                                                                device="meta")), "lengths on meta"),
         (lambda m: m(torch.randn(0, 2, 3)), "at least one time step"),
+        (lambda m: m(torch.randn(5, 3), lengths=[5]), "lengths=None with an unbatched"),
     ],
 )
 def test_bad_input_raises_one_clear_sentence(call, match):

@@ -153,6 +153,10 @@ class _MinRNN(nn.Module):
             )
         unbatched = x.dim() == 2
         if unbatched:
+            if lengths is not None:
+                raise ValueError(
+                    f"{name} expects lengths=None with an unbatched (2-D) input, got lengths."
+                )
             x = x.unsqueeze(1)
         elif batch_first:
             x = x.transpose(0, 1)

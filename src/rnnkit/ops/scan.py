@@ -14,11 +14,13 @@ carries the state across (again as A_t * carry, so the carry may have any sign).
 Time is dimension 0. Vectors and states may have any trailing shape.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-DEFAULT_CHUNK = 64
+DEFAULT_CHUNK = 32
 
 # Half-precision prefix sums over a chunk would lose all accuracy; the scan runs in float32.
 _UPCAST = (torch.float16, torch.bfloat16)
@@ -47,7 +49,15 @@ def log_space_scan(
     log_b = log_b.reshape(n_chunks, chunk, *rest)
 
     cum_log_a = torch.cumsum(log_a, dim=1)
-    from_zero = torch.exp(cum_log_a + torch.logcumsumexp(log_b - cum_log_a, dim=1))
+    u = log_b - cum_log_a
+    if (cum_log_a[:, -1] >= -_safe_decay(u.dtype)).all():
+        # logcumsumexp(u) = m + log cumsum exp(u - m), m the chunk's maximum: several times faster
+        # than torch.logcumsumexp. A term that underflows adds at most e^(decay - log tiny) * max b
+        # to a state, under 1e-16 * max b while the chunk's total log-decay is under the bound.
+        m = u.amax(dim=1, keepdim=True).detach()
+        from_zero = torch.exp(cum_log_a + m) * torch.cumsum(torch.exp(u - m), dim=1)
+    else:
+        from_zero = torch.exp(cum_log_a + torch.logcumsumexp(u, dim=1))
     if n_chunks == 1 and h0 is None:
         h = from_zero
     else:
@@ -64,6 +74,11 @@ def log_space_scan(
         h = torch.addcmul(from_zero, decay, torch.stack(carries).unsqueeze(1))
     h = h.reshape(n_chunks * chunk, *rest)[:steps]
     return h.to(dtype)
+
+
+def _safe_decay(dtype: torch.dtype) -> float:
+    """The largest total log-decay within a chunk for the shifted-cumsum form (50 in float32)."""
+    return -math.log(torch.finfo(dtype).tiny) - 37
 
 
 def log_g(v: Tensor) -> Tensor:
