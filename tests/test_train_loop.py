@@ -154,6 +154,17 @@ def test_schedule_shapes():
         Schedule(TrainConfig(schedule="cosine"), None)
 
 
+def test_cosine_with_a_time_budget_follows_the_nearer_end():
+    cfg = TrainConfig(lr=1.0, schedule="cosine", min_lr=0.0)
+    timed = Schedule(cfg, None, max_seconds=100.0)
+    assert timed.lr(5, elapsed=0.0) == 1.0
+    assert timed.lr(5, elapsed=50.0) == pytest.approx(0.5)
+    assert timed.lr(5, elapsed=150.0) == pytest.approx(0.0)
+    both = Schedule(cfg, 10, max_seconds=100.0)
+    assert both.lr(5, elapsed=10.0) == pytest.approx(0.5)  # steps are nearer their end
+    assert both.lr(1, elapsed=100.0) == pytest.approx(0.0)  # time is up
+
+
 def test_plateau_reduces_after_patience_bad_evaluations_and_resumes_its_state():
     s = Schedule(TrainConfig(lr=1.0, schedule="plateau", plateau_patience=2, plateau_factor=0.5),
                  None)

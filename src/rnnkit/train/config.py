@@ -41,7 +41,7 @@ class TrainConfig:
     beta2: float = 0.999
     clip_norm: float | None = 1.0  # global gradient norm; None or 0 turns clipping off
     # learning-rate schedule
-    schedule: str = "constant"
+    schedule: str = "constant"  # constant, cosine (ends at max_steps or max_time), step, plateau
     warmup_steps: int = 0
     min_lr: float = 0.0  # cosine: final learning rate
     step_size: int = 1000  # step: multiply by gamma every step_size optimiser steps

@@ -15,26 +15,35 @@ from rnnkit.train.config import TrainConfig
 class Schedule:
     """``lr(step)``: warm-up, then constant / cosine / step decay; ``plateau`` reacts to evals."""
 
-    def __init__(self, cfg: TrainConfig, total_steps: int | None) -> None:
-        if cfg.schedule == "cosine" and total_steps is None:
-            raise UserError("the cosine schedule needs a known number of steps: give max_steps, "
-                            "or epochs with a task whose train_batches has a length.")
+    def __init__(self, cfg: TrainConfig, total_steps: int | None,
+                 max_seconds: float | None = None) -> None:
+        if cfg.schedule == "cosine" and total_steps is None and max_seconds is None:
+            raise UserError("the cosine schedule needs to know when training ends: give "
+                            "max_steps, max_time, or epochs with a task whose train_batches has a "
+                            "length.")
         self.cfg = cfg
         self.total_steps = total_steps
+        self.max_seconds = max_seconds
         self.factor = 1.0  # plateau reductions so far
         self.best: float | None = None
         self.bad_evals = 0
 
-    def lr(self, step: int) -> float:
-        """Learning rate for the optimiser update number ``step`` (0-based)."""
+    def lr(self, step: int, elapsed: float = 0.0) -> float:
+        """Learning rate for the optimiser update number ``step`` (0-based), ``elapsed`` training
+        seconds into the run."""
         cfg = self.cfg
         warmup = cfg.warmup_steps
         if step < warmup:
             return cfg.lr * (step + 1) / warmup * self.factor
         if cfg.schedule == "cosine":
-            assert self.total_steps is not None
-            span = max(1, self.total_steps - warmup)
-            progress = min(1.0, (step - warmup) / span)
+            # With a time budget the cosine follows whichever end is nearer, the last step or
+            # the last second, so a max_time run still anneals (its lr then depends on the clock).
+            done = []
+            if self.total_steps is not None:
+                done.append((step - warmup) / max(1, self.total_steps - warmup))
+            if self.max_seconds is not None:
+                done.append(elapsed / self.max_seconds)
+            progress = min(1.0, max(done))
             return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
         if cfg.schedule == "step":
             return cfg.lr * cfg.gamma ** ((step - warmup) // cfg.step_size)

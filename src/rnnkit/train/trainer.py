@@ -149,8 +149,8 @@ class Trainer:
         self.params = params
         self.optimizer = build_optimizer(params, cfg)
         self.total_steps = self._total_steps()
-        self.schedule = Schedule(cfg, self.total_steps)
         self.max_seconds = cfg.max_seconds()
+        self.schedule = Schedule(cfg, self.total_steps, self.max_seconds)
         self.config_json = {**self.task.checkpoint_config(), "train": dataclasses.asdict(cfg),
                             "rnnkit_version": rnnkit.__version__}
 
@@ -251,7 +251,7 @@ class Trainer:
         loss.backward()
         max_norm = cfg.clip_norm if cfg.clip_norm else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
-        lr = self.schedule.lr(self.step)
+        lr = self.schedule.lr(self.step, self.elapsed)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self._updating = True
