@@ -268,7 +268,7 @@ def test_bad_step_input_and_options():
         layer.step(torch.randn(2, 3), torch.randn(2, 4))
     with pytest.raises(ValueError, match="unidirectional layer, got bidirectional=True"):
         MinGRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
-    with pytest.raises(ValueError, match="no recurrent weights"):
-        MinGRU(3, 4, init="orthogonal")
+    with pytest.raises(ValueError, match="'default', 'orthogonal' or 'chrono', got 'xavier'"):
+        MinGRU(3, 4, init="xavier")
     with pytest.raises(ValueError, match="PackedSequence and lengths"):
         layer(pack_padded_sequence(torch.randn(3, 1, 3), [3]), lengths=[3])

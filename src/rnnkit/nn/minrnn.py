@@ -56,10 +56,11 @@ class _MinRNN(nn.Module):
             )
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"{name} dropout must be between 0 and 1, got {dropout}.")
-        if init not in ("default", "chrono"):
+        # "orthogonal" shapes recurrent weights, which these layers lack: it leaves the default,
+        # so one init setting can be passed to every rnnkit layer.
+        if init not in ("default", "orthogonal", "chrono"):
             raise ValueError(
-                f"{name} init must be 'default' or 'chrono' (it has no recurrent weights to "
-                f"make orthogonal), got {init!r}."
+                f"{name} init must be 'default', 'orthogonal' or 'chrono', got {init!r}."
             )
         if init == "chrono" and (t_max is None or t_max <= 2):
             raise ValueError(f"{name} init='chrono' needs t_max greater than 2, got {t_max}.")

@@ -11,6 +11,10 @@ numbers, losing about |log A_t| * eps of relative precision. The scan therefore 
 the prefix sums restart at each chunk, and a short loop over the T / chunk_size chunk boundaries
 carries the state across (again as A_t * carry, so the carry may have any sign).
 
+Within a chunk, logcumsumexp(u) is evaluated as m + log(cumsum(exp(u - m))) with m the chunk's
+maximum whenever the chunk's total decay is small enough for that to be exact to float precision
+(the usual case); torch.logcumsumexp, several times slower on CPU, handles the rest.
+
 Time is dimension 0. Vectors and states may have any trailing shape.
 """
 
