@@ -5,8 +5,10 @@ import json
 import random
 
 import pytest
+import torch
 
 from rnnkit.cli import run
+from rnnkit.tasks import sentiment, textgen
 
 POS = ["good", "great", "fine", "superb", "lovely"]
 NEG = ["bad", "awful", "dull", "poor", "boring"]
@@ -158,3 +160,38 @@ def test_explain_needs_attention_pooling(tmp_path, capsys):
                 "1", "--pooling", "max", *TINY]) == 0
     assert "attention pooling" in _bad(["classify", str(out), "--text", "good", "--explain"],
                                        capsys)
+
+
+def test_encoder_starts_from_a_language_model(tmp_path, capsys):
+    rows = make_rows(40)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(t for t, _ in rows) * 3 + "\n", encoding="utf-8")
+    lm_dir = tmp_path / "lm"
+    assert run(["train", "textgen", "--data", str(corpus), "--out", str(lm_dir), "--max-steps",
+                "1", "--hidden", "8", "--layers", "2", "--seq-len", "16", "--batch-size", "4",
+                "--quiet", "--device", "cpu"]) == 0
+    train = write_csv(tmp_path / "train.csv", rows)
+    train_cfg, cfg = sentiment.configs({"data": str(train), "init_from": str(lm_dir),
+                                        "hidden": 99, "quiet": True})
+    task, model = sentiment.build(cfg, train_cfg.batch_size)
+    assert "the embedding and 7 recurrent tensors start from" in capsys.readouterr().err
+    lm = textgen.load(lm_dir).model
+    # the LM's shapes win over the settings; its tokenizer reads the texts
+    assert (model.cfg.hidden, model.cfg.layers, model.cfg.pad_id) == (8, 2, None)
+    assert task.encoder.encode("good") == lm_tokens(lm_dir, "good")
+    torch.testing.assert_close(model.embedding.weight, lm.embedding.weight)
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hh_l1"):
+        torch.testing.assert_close(getattr(model.rnn, name), getattr(lm.rnn, name))
+    # layer 1 reads both directions of layer 0: twice as wide, so it keeps its own weights
+    assert model.rnn.weight_ih_l1.shape[1] == 2 * lm.rnn.weight_ih_l1.shape[1]
+
+    out = tmp_path / "clf"
+    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--init-from",
+                str(lm_dir), "--max-steps", "1", "--batch-size", "8", "--quiet"]) == 0
+    capsys.readouterr()
+    assert run(["classify", str(out), "--text", "a great film"]) == 0
+    assert capsys.readouterr().out.split("\t")[0] in ("neg", "pos")
+
+
+def lm_tokens(lm_dir, text):
+    return textgen.load(lm_dir).tokenizer.encode(text)

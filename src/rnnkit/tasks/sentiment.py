@@ -331,7 +331,9 @@ def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | No
             model.embedding.weight[found] = matrix[found]
         model.embedding.weight.requires_grad_(not cfg.freeze_vectors)
     if lm is not None:
-        copy_language_model(lm, model)
+        copied = copy_language_model(lm, model)
+        _note(f"encoder: the embedding and {len(copied)} recurrent tensors start from the "
+              f"language model in {cfg.init_from}.")
     return task, model
 
 
@@ -346,18 +348,24 @@ def _read_vectors(path: str, encoder, texts: list[str]) -> tuple[torch.Tensor, t
     return matrix, found
 
 
-def copy_language_model(lm, model: TextClassifier) -> None:
-    """Start the embedding and the forward direction of the encoder from a language model's; the
-    backward direction and the classifier keep their fresh initialisation."""
-    theirs = lm.rnn.state_dict()
+def copy_language_model(lm, model: TextClassifier) -> list[str]:
+    """Start the embedding and the encoder's forward direction from a language model's; returns
+    the encoder tensors copied.
+
+    The first layer always fits; a bidirectional encoder's higher layers read both directions,
+    so their input weights are twice as wide as the language model's and keep their fresh
+    initialisation, like the backward direction and the output layer.
+    """
     ours = model.rnn.state_dict()
-    for name, value in theirs.items():
-        if name not in ours or ours[name].shape != value.shape:
-            raise UserError(f"the language model's layer {name} {tuple(value.shape)} does not fit "
-                            "the classifier's encoder.")
+    fits = {k: v for k, v in lm.rnn.state_dict().items()
+            if k in ours and ours[k].shape == v.shape}
+    if not any(k.endswith("_l0") for k in fits):
+        raise UserError("the language model's first recurrent layer does not fit the "
+                        "classifier's encoder.")
     with torch.no_grad():
         model.embedding.weight.copy_(lm.embedding.weight)
-        model.rnn.load_state_dict(theirs, strict=False)
+        model.rnn.load_state_dict(fits, strict=False)
+    return sorted(fits)
 
 
 def configs(settings: dict[str, Any], config_file: str | Path | None = None,
