@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import inspect
+import os
 import platform
 import statistics
 import subprocess
@@ -25,6 +26,14 @@ from pathlib import Path
 import torch
 
 import rnnkit.nn as rn
+
+
+class Rows(list):
+    """Table rows, each also printed as it lands so a long run shows progress."""
+
+    def append(self, row) -> None:
+        print("  " + " | ".join(map(str, row)), flush=True)
+        super().append(row)
 
 
 def interleaved(fns: dict, repeats: int, inner: int = 1) -> dict[str, float]:
@@ -193,8 +202,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}")
-    rows: list = []
+    print(f"machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
+    rows = Rows()
     bench_training(
         [64] if args.quick else [64, 256, 1024],
         {64: 3} if args.quick else {64: 9, 256: 5, 1024: 3},
@@ -202,6 +211,7 @@ def main() -> None:
     )
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
     bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
+    print(f"load average at end {os.getloadavg()[0]:.1f} (other work shares this machine if > 0.5)")
     print_table(("benchmark", "baseline", "baseline time", "rnnkit", "ratio", "target"), rows)
     scan = bench_scan_rows(args.quick)
     if scan:
