@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 
@@ -309,3 +310,19 @@ def test_tensorboard_gets_every_scalar_when_it_is_installed(tmp_path, monkeypatc
     _fit(tmp_path, max_steps=2, log_every=1)
     assert ("train_loss", 1) in scalars and ("lr", 2) in scalars and ("val_loss", 2) in scalars
     assert scalars[-1] == ("closed", 0)
+
+
+def test_a_task_missing_protocol_methods_is_named(tmp_path):
+    class Half:
+        def train_batches(self, epoch):
+            return []
+
+    with pytest.raises(TypeError, match="lacks training_step, evaluate, checkpoint_config"):
+        Trainer(ToyNet(), Half(), TrainConfig(), tmp_path)
+
+
+def test_resuming_with_another_optimizer_is_a_user_error(tmp_path):
+    t = _fit(tmp_path, max_steps=1)
+    cfg = dataclasses.replace(t.cfg, optimizer="sgd", max_steps=2)
+    with pytest.raises(UserError, match="optimizer state .* does not fit a sgd optimizer"):
+        Trainer(ToyNet(), ToyTask(), cfg, tmp_path / "run").fit(resume=True)

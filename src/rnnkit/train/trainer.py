@@ -94,6 +94,11 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, task: TrainTask, cfg: TrainConfig | None = None,
                  run_dir: str | Path = "run") -> None:
+        missing = [name for name in ("train_batches", "training_step", "evaluate",
+                                     "checkpoint_config") if not callable(getattr(task, name, None))]
+        if missing:  # a programming mistake in a task, not a user's
+            raise TypeError(f"{type(task).__name__} is not a training task (rnnkit.train.protocol): "
+                            f"it lacks {', '.join(missing)}")
         self.model = model
         self.task = task
         self.cfg = cfg or TrainConfig()
@@ -369,7 +374,8 @@ class Trainer:
     def _trainer_state(self) -> dict[str, Any]:
         return {
             "format": 1, "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
-            "elapsed": self.elapsed, "optimizer": self.optimizer.state_dict(),
+            "elapsed": self.elapsed, "optimizer_name": self.cfg.optimizer,
+            "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "carried": self.carried,
             "rng": get_rng_state(), "epoch_rng": self._epoch_rng,
             "best_metric": self.best_metric, "best_name": self.best_name,
@@ -401,7 +407,14 @@ class Trainer:
             raise UserError(f"the checkpoint in {path} does not fit this model: the model "
                             "settings differ from the run's.") from e
         st = ckpt.load_trainer_state(path, map_location=self.device)
-        self.optimizer.load_state_dict(st["optimizer"])
+        try:
+            if st["optimizer_name"] != self.cfg.optimizer:
+                raise ValueError(st["optimizer_name"])
+            self.optimizer.load_state_dict(st["optimizer"])
+        except (ValueError, KeyError) as e:
+            raise UserError(f"the optimizer state in {path} does not fit a "
+                            f"{self.cfg.optimizer} optimizer for this model; resume with the "
+                            "run's own optimizer settings.") from e
         self.schedule.load_state_dict(st["schedule"])
         self.step, self.epoch, self.batch_index = st["step"], st["epoch"], st["batch_index"]
         self.elapsed, self.carried = st["elapsed"], st["carried"]
