@@ -23,10 +23,17 @@ def _textgen_step(out: Path, quiet: bool) -> None:
     demo_step(out, quiet)
 
 
+def _forecast_step(out: Path, quiet: bool) -> None:
+    from rnnkit.cli.forecast import demo_step
+
+    demo_step(out, quiet)
+
+
 # (title, step) in the order the tour runs them.
 STEPS = [
     ("vanishing gradients: RNN vs LSTM vs GRU vs MinGRU", _gradients_step),
     ("text generation: a character LSTM trained on Python's own source", _textgen_step),
+    ("forecasting: Seattle's daily maximum temperature, two weeks ahead", _forecast_step),
 ]
 
 

@@ -54,8 +54,8 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, targets: list[s
 
 
 def plot_backtest(result: Backtest, targets: list[str], horizon: int, path: str | Path) -> Path:
-    """The test period and the forecasts of non-overlapping windows, the model's beside the
-    last value's; the title holds the MSE of both over every window."""
+    """The test period and the forecasts of non-overlapping windows (with the widest interval),
+    the model's beside the last value's; the title holds the MSE over every window."""
     shown = targets[:MAX_PANELS]
     plt, fig, axes = _figure(len(shown))
     times = result.times
@@ -65,10 +65,15 @@ def plot_backtest(result: Backtest, targets: list[str], horizon: int, path: str 
     # every horizon-th window tiles the period without overlap
     picks = [i for i in range(len(times)) if (i % horizon) == 0]
     m = result.metrics
+    widest = max(result.intervals) if result.intervals else None
     for j, (ax, col) in enumerate(zip(axes, shown, strict=True)):
         ax.plot(span.index, span[col], color="black", lw=1, label="actual")
         for n, i in enumerate(picks):
             at = history.index[first + i: first + i + horizon]
+            if widest is not None:
+                lo, hi = result.intervals[widest]
+                ax.fill_between(at, lo[i, :, j], hi[i, :, j], color="tab:blue", alpha=0.2, lw=0,
+                                label=f"{round(widest * 100)}% interval" if n == 0 else None)
             ax.plot(at, result.predicted[i, :, j], color="tab:blue", lw=1.2,
                     label="model" if n == 0 else None)
             ax.plot(at, result.baselines["last_value"][i, :, j], color="tab:orange", lw=0.8,
