@@ -195,3 +195,20 @@ def test_encoder_starts_from_a_language_model(tmp_path, capsys):
 
 def lm_tokens(lm_dir, text):
     return textgen.load(lm_dir).tokenizer.encode(text)
+
+
+def test_pretrained_vectors_fill_the_embedding(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(30))
+    vectors = tmp_path / "vec.txt"
+    vectors.write_text("2 3\ngood 1 2 3\nbad -1 -2 -3\n", encoding="utf-8")  # word2vec header
+    out = tmp_path / "run"
+    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps", "1",
+                "--vectors", str(vectors), "--freeze-vectors", "--min-freq", "1", "--hidden",
+                "4", "--batch-size", "8", "--quiet"]) == 0
+    assert "word vectors: 2 of" in capsys.readouterr().err
+    clf = sentiment.load(out)
+    vocab = clf.encoder.vocab
+    assert clf.model.cfg.embed == 3  # the width comes from the file
+    weight = clf.model.embedding.weight
+    assert weight[vocab.index["good"]].tolist() == [1.0, 2.0, 3.0]
+    assert weight[vocab.index["bad"]].tolist() == [-1.0, -2.0, -3.0]
