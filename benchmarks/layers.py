@@ -37,12 +37,14 @@ class Rows(list):
 
 
 def interleaved(fns: dict, repeats: int, inner: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, the functions taking turns in every repeat."""
+    """Median seconds per call of each function; they take turns in every repeat, in an order
+    reversed every other repeat so neither always runs first."""
     for fn in fns.values():  # warm-up (oneDNN primitives, caches)
         fn()
     times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for repeat in range(repeats):
+        order = list(fns.items())
+        for name, fn in order[::-1] if repeat % 2 else order:
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
@@ -206,7 +208,7 @@ def main() -> None:
     rows = Rows()
     bench_training(
         [64] if args.quick else [64, 256, 1024],
-        {64: 3} if args.quick else {64: 9, 256: 5, 1024: 3},
+        {64: 3} if args.quick else {64: 15, 256: 7, 1024: 4},
         rows,
     )
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
