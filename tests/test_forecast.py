@@ -230,7 +230,7 @@ def trained_sine(tmp_path_factory):
     out = tmp_path_factory.mktemp("sine")
     cfg = F.ForecastConfig(target="y", lookback=40, horizon=10, hidden=32, head="quantile",
                            levels="0.5,0.8,0.95", season=7)
-    return df, F.fit(df, cfg, F.train_config(epochs=20, max_time=25, quiet=True), out)
+    return df, F.fit(df, cfg, F.train_config(epochs=20, quiet=True), out)
 
 
 def test_learns_a_noisy_sine_better_than_naive_forecasts(trained_sine):

@@ -114,7 +114,8 @@ def test_gaps_error_or_fill(tmp_path, capsys):
     assert "3 missing time stamps" in err and "2022-01-31" in err and "--fill" in err
     data = write(df, tmp_path / "gaps.csv")
     assert run([*TRAIN, "--data", data, "--out", str(tmp_path / "filled"), "--fill",
-                "interpolate"]) == 0
+                "interpolate", "--test", "0"]) == 0
+    assert "no test part" in capsys.readouterr().out
 
 
 def test_missing_and_infinite_targets(tmp_path, capsys):

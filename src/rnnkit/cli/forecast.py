@@ -103,8 +103,11 @@ def train_forecast(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     result = trained.test
-    typer.echo(f"test: {result.summary()}")
-    trained.plot_backtest(result, out / "test_backtest.png")
+    if result is not None:
+        typer.echo(f"test: {result.summary()}")
+        trained.plot_backtest(result, out / "test_backtest.png")
+    else:
+        typer.echo(f"trained: {out} (no test part to backtest)")
 
 
 @app.command("forecast")

@@ -288,7 +288,7 @@ def fit(df: pd.DataFrame, cfg: ForecastConfig | None = None, train_cfg=None,
         out: str | Path = "runs/forecast", resume: bool = False, **settings: Any
         ) -> TrainedForecaster:
     """Train a forecaster on ``df`` and return it (its best checkpoint) with the test backtest
-    in ``.test``. ``settings`` are ForecastConfig fields, e.g. ``target="load", horizon=24``."""
+    in ``.test`` (None without a test part). ``settings`` are ForecastConfig fields, e.g. ``target="load", horizon=24``."""
     from rnnkit.train import Trainer
 
     cfg = dataclasses.replace(cfg or ForecastConfig(), **settings)
@@ -298,7 +298,9 @@ def fit(df: pd.DataFrame, cfg: ForecastConfig | None = None, train_cfg=None,
     trainer = Trainer(model, task, train_cfg, out)
     trainer.fit(resume=resume)
     trained = load(out)
-    trained.test = trained.backtest(df)
+    n, test_start = len(task.y), task.splits[1]
+    if n - test_start >= cfg.horizon:  # no test part (test=0): nothing to backtest
+        trained.test = trained.backtest(df)
     return trained
 
 
