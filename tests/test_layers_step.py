@@ -87,6 +87,17 @@ def test_a_stepped_layer_can_still_be_copied_and_saved(tmp_path):
         torch.testing.assert_close(twin.step(x)[0], layer.step(x)[0])
 
 
+@pytest.mark.parametrize("proj_size", [0, 2])
+def test_step_of_a_layer_built_in_inference_mode(proj_size):
+    with torch.inference_mode():  # its parameters are inference tensors (no version counter)
+        layer = rn.LSTM(3, 5, 2, proj_size=proj_size)
+        x = torch.randn(4, 2, 3)
+        out, state = step_through(layer, x, None, False)
+        want_out, want_state = layer(x)
+    torch.testing.assert_close(out, want_out)
+    torch.testing.assert_close(state, want_state)
+
+
 def test_fast_step_does_not_change_the_given_state():
     layer = rn.LSTM(3, 5, 1)
     state = (torch.randn(1, 2, 5), torch.randn(1, 2, 5))

@@ -176,8 +176,8 @@ def test_packed_input_gives_packed_output(name, enforce_sorted):
     torch.testing.assert_close(padded_final, final)
 
 
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_fast_cells_match_reference_cells(name):
+@pytest.mark.parametrize(("name", "proj"), [(name, 0) for name in sorted(OPS)] + [("lstm", 2)])
+def test_fast_cells_match_reference_cells(name, proj):
     torch.manual_seed(3)
     cells = {
         "lstm": (ops.lstm_cell, ops.naive_lstm_cell),
@@ -187,9 +187,9 @@ def test_fast_cells_match_reference_cells(name):
     }
     fast, naive = cells[name]
     gates, extra = OPS[name][2], OPS[name][3]
-    w = make_weights(gates, 3, 4, 1, 1, True, 0, torch.float64)
+    w = make_weights(gates, 3, 4, 1, 1, True, proj, torch.float64)
     x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    h = torch.randn(2, 4, dtype=torch.float64)
+    h = torch.randn(2, proj or 4, dtype=torch.float64)
     state = (h, torch.randn(2, 4, dtype=torch.float64)) if gates == 4 else h
     outs = [cell(x, state, *w, **extra) for cell in (fast, naive)]
     flat = [o if isinstance(o, tuple) else (o,) for o in outs]

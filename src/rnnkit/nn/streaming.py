@@ -17,13 +17,19 @@ import torch
 from torch import Tensor
 
 from rnnkit.ops._common import check_state, layout, split
+from rnnkit.ops.lstm import lstm_cell
 
-# module -> (key, layout, fused weights); kept outside the module so copies and pickles skip it
+# module -> (key, fused weights); kept outside the module so copies and pickles skip it
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _key(weights) -> tuple:
     return tuple((id(w), w.data_ptr(), w._version) for w in weights)
+
+
+def _direction(weights, lay, k) -> tuple:
+    """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of layer k (unidirectional)."""
+    return split(weights[k * lay.per_direction : (k + 1) * lay.per_direction])
 
 
 def _packable(w: Tensor) -> bool:
@@ -55,9 +61,7 @@ def _fuse_lstm(weights, lay) -> list[tuple]:
     ).to(weights[0].device)
     fused = []
     for k in range(lay.num_layers):
-        w_ih, w_hh, b_ih, b_hh, w_hr = split(
-            weights[k * lay.per_direction : (k + 1) * lay.per_direction]
-        )
+        w_ih, w_hh, b_ih, b_hh, w_hr = _direction(weights, lay, k)
         w = torch.cat([w_ih, w_hh], 1)[order].detach()
         b = (b_ih + b_hh)[order].detach() if b_ih is not None else w.new_zeros(4 * hidden)
         w = torch.ops.mkldnn._reorder_linear_weight(w, 1) if _packable(w) else w.t()
@@ -67,13 +71,16 @@ def _fuse_lstm(weights, lay) -> list[tuple]:
 
 def lstm_step(module, x: Tensor, state) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     weights = module._flat_weights
-    key = _key(weights)
+    lay = layout(weights, 4, module.num_layers, False)
+    h0, c0 = check_state(state, lay, x.shape[0], x, name="state")
+    try:
+        key = _key(weights)
+    except RuntimeError:  # inference-mode parameters have no version counter to validate a cache
+        return _lstm_cells(weights, lay, x, h0, c0)
     cache = _CACHE.get(module)
     if cache is None or cache[0] != key:
-        lay = layout(weights, 4, module.num_layers, False)
-        cache = _CACHE[module] = (key, lay, _fuse_lstm(weights, lay))
-    _, lay, fused = cache
-    h0, c0 = check_state(state, lay, x.shape[0], x, name="state")
+        cache = _CACHE[module] = (key, _fuse_lstm(weights, lay))
+    fused = cache[1]
     h_n, c_n = torch.empty_like(h0), torch.empty_like(c0)
     three = 3 * lay.hidden_size
     inp = x
@@ -91,6 +98,16 @@ def lstm_step(module, x: Tensor, state) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     return inp, (h_n, c_n)
 
 
+def _lstm_cells(weights, lay, x, h0, c0):
+    """The step with torch's LSTM cell, straight from the parameters (no cache)."""
+    inp, hs, cs = x, [], []
+    for k in range(lay.num_layers):
+        inp, c = lstm_cell(inp, (h0[k], c0[k]), *_direction(weights, lay, k))
+        hs.append(inp)
+        cs.append(c)
+    return inp, (torch.stack(hs), torch.stack(cs))
+
+
 def cell_step(module, x: Tensor, state, cell) -> tuple[Tensor, Tensor]:
     """GRU / RNN: ``cell(x, h, w_ih, w_hh, b_ih, b_hh)`` per layer."""
     weights = module._flat_weights
@@ -98,9 +115,6 @@ def cell_step(module, x: Tensor, state, cell) -> tuple[Tensor, Tensor]:
     (h0,) = check_state(state, lay, x.shape[0], x, name="state")
     inp, hs = x, []
     for k in range(lay.num_layers):
-        w_ih, w_hh, b_ih, b_hh, _ = split(
-            weights[k * lay.per_direction : (k + 1) * lay.per_direction]
-        )
-        inp = cell(inp, h0[k], w_ih, w_hh, b_ih, b_hh)
+        inp = cell(inp, h0[k], *_direction(weights, lay, k)[:4])
         hs.append(inp)
     return inp, torch.stack(hs)

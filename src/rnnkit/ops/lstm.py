@@ -27,9 +27,11 @@ def naive_lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
 
 
 def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
-    """One step with torch's fused cell."""
-    h, c = torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
-    return (h if w_hr is None else F.linear(h, w_hr)), c
+    """One step with torch's fused cell (the written-out one with a projection, which the
+    fused cell does not support)."""
+    if w_hr is not None:
+        return naive_lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh, w_hr)
+    return torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
 
 
 def lstm(
