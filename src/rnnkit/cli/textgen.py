@@ -30,17 +30,17 @@ def train_textgen(
     val: Annotated[Path | None, typer.Option(
         "--val", help="Validation text file (default: the last 10% of the data).")] = None,
     tokenizer: Annotated[str | None, typer.Option(
-        "--tokenizer", help="char, byte, or bpe (trained on the data).")] = None,
-    bpe_vocab: Annotated[int | None, typer.Option("--bpe-vocab", help="BPE vocabulary size.")] = None,
+        "--tokenizer", help="char, byte, or bpe (trained on the data); default char.")] = None,
+    bpe_vocab: Annotated[int | None, typer.Option("--bpe-vocab", help="BPE vocabulary size (default 1024).")] = None,
     seq_len: Annotated[int | None, typer.Option(
-        "--seq-len", help="Tokens per window of truncated backpropagation through time.")] = None,
+        "--seq-len", help="Tokens per window of truncated backpropagation through time (default 128).")] = None,
     arch: Annotated[str | None, typer.Option(
-        "--arch", help="lstm, gru, rnn, mingru or minlstm.")] = None,
-    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers.")] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden units per layer.")] = None,
+        "--arch", help="lstm (default), gru, rnn, mingru or minlstm.")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", help="Recurrent layers (default 1).")] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden units per layer (default 256).")] = None,
     embed: Annotated[int | None, typer.Option(
         "--embed", help="Embedding width (default: the hidden width).")] = None,
-    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout rate.")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout rate (default 0).")] = None,
     tie_weights: Annotated[bool | None, typer.Option(
         "--tie-weights/--no-tie-weights", help="Share the embedding and output matrices.")] = None,
     errors: ErrorsOpt = None,
@@ -167,9 +167,8 @@ def demo_step(out: Path, quiet: bool, max_time: str = "110s") -> None:
 
     run_dir = out / "textgen"
     train_cfg, cfg = textgen.configs({
-        "data": [str(f) for f in stdlib_sources()], "errors": "replace", "arch": "lstm",
-        "layers": 1, "hidden": 256, "seq_len": 128, "max_time": max_time, "quiet": quiet,
-        "eval_tokens": 50_000, "eval_every": 100, "keep_last": 1,
+        "data": [str(f) for f in stdlib_sources()], "errors": "replace", "max_time": max_time,
+        "quiet": quiet, "eval_tokens": 50_000, "eval_every": 100, "keep_last": 1,
     })
     if run_dir.exists():  # a demo rerun starts over rather than stopping at the old run
         import shutil

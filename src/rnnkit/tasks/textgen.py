@@ -43,10 +43,11 @@ class TextGenConfig:
     bpe_vocab: int = 1024
     seq_len: int = 128  # tokens per window of truncated BPTT
     eval_tokens: int | None = None  # validation tokens per evaluation; None: all of them
-    # model (see LanguageModelConfig)
+    # model (see LanguageModelConfig); one 256-wide LSTM layer learns the most per CPU-second
+    # in a few minutes of training (BENCHMARKS.md); bigger models pay off in longer runs
     arch: str = "lstm"
-    layers: int = 2
-    hidden: int = 512
+    layers: int = 1
+    hidden: int = 256
     embed: int | None = None
     dropout: float = 0.0
     tie_weights: bool = False
@@ -59,11 +60,10 @@ class TextGenConfig:
                                    **{k: v for k, v in asdict(self).items() if k in names})
 
 
-# The trainer settings that suit character-level language models, below any config file and
-# command-line flag: Adam-style steps large enough to learn quickly, clipped, decayed to 10%.
+# Where textgen's trainer settings differ from TrainConfig's (below any config file and flag):
+# large AdamW steps that learn quickly, no weight decay, a cosine decay to a tenth.
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "lr": 3e-3, "batch_size": 32, "epochs": 10, "schedule": "cosine", "warmup_steps": 50,
-    "min_lr": 3e-4, "weight_decay": 0.0, "clip_norm": 1.0,
+    "lr": 3e-3, "schedule": "cosine", "warmup_steps": 50, "min_lr": 3e-4, "weight_decay": 0.0,
 }
 
 
