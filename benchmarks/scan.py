@@ -17,7 +17,9 @@ import torch
 
 from rnnkit.nn.minrnn import MinGRU
 
-BATCH, INPUT, HIDDEN = 16, 256, 256
+# (batch, input, hidden): the size asked for, where the per-step work is large enough that a CPU
+# loop is compute-bound, and a small one where the loop is bound by per-step overhead.
+SIZES = [(16, 256, 256), (4, 64, 64)]
 TARGET = {("train", 1024): ">= 5x"}
 
 
@@ -32,36 +34,40 @@ def _time(layer: MinGRU, x: torch.Tensor, train: bool) -> float:
     return time.perf_counter() - start
 
 
-def bench_scan(quick: bool = False) -> list[dict]:
-    """One row per (mode, T): median loop and scan times in ms and their ratio."""
-    torch.manual_seed(0)
-    scan = MinGRU(INPUT, HIDDEN)
-    loop = MinGRU(INPUT, HIDDEN, parallel=False)
-    loop.load_state_dict(scan.state_dict())
+def bench_scan(quick: bool = False, on_row=None) -> list[dict]:
+    """One row per (mode, T): median loop and scan times in ms and their ratio; `on_row(row)` is
+    called as each row is measured."""
     lengths = [256, 1024] if quick else [256, 1024, 4096]
     rows = []
-    for mode in ("train", "forward"):
-        for steps in lengths:
-            repeats = 1 if quick else (3 if steps == 4096 else 5)
-            x = torch.randn(steps, BATCH, INPUT, requires_grad=mode == "train")
-            _time(scan, x, mode == "train")  # warm-up (allocator, thread pool)
-            loop_times, scan_times = [], []
-            for _ in range(repeats):
-                loop_times.append(_time(loop, x, mode == "train"))
-                scan_times.append(_time(scan, x, mode == "train"))
-            loop_ms = 1000 * statistics.median(loop_times)
-            scan_ms = 1000 * statistics.median(scan_times)
-            rows.append({
-                "benchmark": f"MinGRU {mode}",
-                "T": steps,
-                "batch": BATCH,
-                "input": INPUT,
-                "hidden": HIDDEN,
-                "loop_ms": round(loop_ms, 1),
-                "scan_ms": round(scan_ms, 1),
-                "ratio": round(loop_ms / scan_ms, 1),
-                "target": TARGET.get((mode, steps), "(reported)"),
-            })
+    for batch, features, hidden in SIZES:
+        torch.manual_seed(0)
+        scan = MinGRU(features, hidden)
+        loop = MinGRU(features, hidden, parallel=False)
+        loop.load_state_dict(scan.state_dict())
+        for mode in ("train", "forward"):
+            for steps in lengths:
+                repeats = 1 if quick else (3 if steps == 4096 else 5)
+                x = torch.randn(steps, batch, features, requires_grad=mode == "train")
+                _time(scan, x, mode == "train")  # warm-up (allocator, thread pool)
+                loop_times, scan_times = [], []
+                for _ in range(repeats):
+                    loop_times.append(_time(loop, x, mode == "train"))
+                    scan_times.append(_time(scan, x, mode == "train"))
+                loop_ms = 1000 * statistics.median(loop_times)
+                scan_ms = 1000 * statistics.median(scan_times)
+                rows.append({
+                    "benchmark": f"MinGRU {mode}",
+                    "T": steps,
+                    "batch": batch,
+                    "input": features,
+                    "hidden": hidden,
+                    "loop_ms": round(loop_ms, 1),
+                    "scan_ms": round(scan_ms, 1),
+                    "ratio": round(loop_ms / scan_ms, 1),
+                    "target": TARGET.get((mode, steps), "(reported)"),
+                })
+                if on_row:
+                    on_row(rows[-1])
     return rows
 
 
@@ -81,17 +87,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
-    print(f"batch {BATCH}, input {INPUT}, hidden {HIDDEN}, one layer, float32; medians of "
-          "interleaved repeats\n")
-    columns = ["benchmark", "T", "loop_ms", "scan_ms", "ratio", "target"]
-    header = ["benchmark", "T", "loop (ms)", "scan (ms)", "loop / scan", "target"]
-    rows = [[str(r[c]) + ("x" if c == "ratio" else "") for c in columns]
-            for r in bench_scan(args.quick)]
-    widths = [max(len(v) for v in col) for col in zip(header, *rows, strict=False)]
-    for i, row in enumerate([header, *rows]):
-        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |")
-        if i == 0:
-            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    print("one layer, float32; medians of interleaved repeats\n")
+    columns = ["benchmark", "T", "batch", "hidden", "loop_ms", "scan_ms", "ratio", "target"]
+    header = ["benchmark", "T", "batch", "input = hidden", "loop (ms)", "scan (ms)",
+              "loop / scan", "target"]
+    widths = [16, 5, 5, 14, 10, 10, 11, 10]
+
+    def show(row) -> None:
+        cells = row if isinstance(row, list) else [
+            str(row[c]) + ("x" if c == "ratio" else "") for c in columns]
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)) + " |",
+              flush=True)
+
+    show(header)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    bench_scan(args.quick, on_row=show)
 
 
 if __name__ == "__main__":

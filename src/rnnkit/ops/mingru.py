@@ -31,9 +31,10 @@ def mingru(
 ) -> tuple[Tensor, Tensor]:
     """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden)."""
     k, v = F.linear(x, *weights).chunk(2, dim=-1)
-    # log(1 - z) = logsigmoid(-k) and log z = logsigmoid(k), without forming z.
-    log_a = F.logsigmoid(-k)
-    log_b = F.logsigmoid(k) + log_g(v)
+    # log z = logsigmoid(k) and log(1 - z) = logsigmoid(-k) = log z - k, without forming z.
+    log_z = F.logsigmoid(k)
+    log_a = log_z - k
+    log_b = log_z + log_g(v)
     return scan_sequence(
         log_a, log_b, initial_state, lengths, reverse=reverse, chunk_size=chunk_size
     )

@@ -41,7 +41,7 @@ def minlstm(
     k_f, k_i, v = F.linear(x, *weights).chunk(3, dim=-1)
     d = _log_ratio(k_f, k_i)
     log_a = F.logsigmoid(d)
-    log_b = F.logsigmoid(-d) + log_g(v)
+    log_b = (log_a - d) + log_g(v)  # log i' = logsigmoid(-d) = logsigmoid(d) - d
     return scan_sequence(
         log_a, log_b, initial_state, lengths, reverse=reverse, chunk_size=chunk_size
     )
