@@ -150,3 +150,25 @@ def test_lengths_and_columns(tmp_path, capsys):
     assert run([*TRAIN, "--data", str(empty), "--out", str(tmp_path / "r")]) == 2
     assert run([*TRAIN, "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_parquet_reads_or_says_what_is_missing(tmp_path, capsys):
+    path = tmp_path / "sales.parquet"
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        path.write_bytes(b"PAR1")
+        assert run([*TRAIN, "--data", str(path), "--out", str(tmp_path / "r")]) == 2
+        assert "pip install pyarrow" in capsys.readouterr().err
+        return
+    daily(120).to_parquet(path)
+    assert run([*TRAIN, "--data", str(path), "--out", str(tmp_path / "r")]) == 0
+
+
+def test_config_file_unknown_key(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("horizon: 7\nlookbak: 21\n")
+    data = write(daily(60), tmp_path / "d.csv")
+    assert run(["train", "forecast", "--data", data, "--target", "sales", "--config",
+                str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown key 'lookbak'" in capsys.readouterr().err
