@@ -1,0 +1,138 @@
+"""``rnnkit train translate``, ``rnnkit translate`` and ``rnnkit evaluate`` end to end: a tiny
+model learns a word-mapping language, and bad input gets one sentence and exit code 2."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from rnnkit.cli import run
+from rnnkit.tasks import translate
+
+SRC = ["ein", "hund", "katze", "rot", "blau", "lauft", "springt", "im", "park", "haus"]
+TGT = ["a", "dog", "cat", "red", "blue", "runs", "jumps", "in", "park", "house"]
+
+
+def pairs(n, seed):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        idx = [rng.randrange(len(SRC)) for _ in range(rng.randint(2, 6))]
+        out.append((" ".join(SRC[i] for i in idx), " ".join(TGT[i] for i in idx)))
+    return out
+
+
+def write_pairs(d, name, ps):
+    (d / f"{name}.de").write_text("".join(p[0] + "\n" for p in ps), encoding="utf-8")
+    (d / f"{name}.en").write_text("".join(p[1] + "\n" for p in ps), encoding="utf-8")
+    return d / f"{name}.de", d / f"{name}.en"
+
+
+TINY = ["--hidden", "32", "--embed", "32", "--vocab-size", "60", "--batch-size", "32",
+        "--dropout", "0", "--label-smoothing", "0", "--lr", "0.01", "--quiet", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("tr")
+    src, tgt = write_pairs(d, "train", pairs(600, 0))
+    val_src, val_tgt = write_pairs(d, "val", pairs(40, 1))
+    test_src, test_tgt = write_pairs(d, "test", pairs(40, 2))
+    out = d / "run"
+    code = run(["train", "translate", "--src", str(src), "--tgt", str(tgt), "--val-src",
+                str(val_src), "--val-tgt", str(val_tgt), "--test-src", str(test_src),
+                "--test-tgt", str(test_tgt), "--out", str(out), "--max-steps", "150",
+                "--beam", "3", *TINY])
+    torch.set_num_threads(threads)
+    assert code == 0
+    return d, out
+
+
+def test_a_tiny_model_learns_a_word_mapping(trained):
+    d, out = trained
+    test = json.loads((out / "metrics_test.json").read_text())
+    assert test["bleu"] > 60 and test["chrf"] > 70 and test["ppl"] < 1.5
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "translate" and "joint" in config["tokenizer"]
+    tr = translate.load(out)
+    assert tr.translate(["hund katze rot"], beam=1) == ["dog cat red"]
+
+
+def test_translate_text_file_and_attention_plot(trained, tmp_path, capsys):
+    d, out = trained
+    png = tmp_path / "att.png"
+    assert run(["translate", str(out), "--text", "ein hund lauft im park", "--plot-attention",
+                str(png)]) == 0
+    assert "a dog runs in park" in capsys.readouterr().out
+    assert png.stat().st_size > 1000
+    src, weights = translate.load(out).attention("katze im haus")[0::2]
+    assert len(src) == weights.shape[1]
+    torch.testing.assert_close(weights.sum(1), torch.ones(weights.shape[0]))
+    (tmp_path / "in.de").write_text("katze springt\n\nrot blau\n", encoding="utf-8")
+    assert run(["translate", str(out), "--input", str(tmp_path / "in.de"), "--output",
+                str(tmp_path / "out.en"), "--beam", "1"]) == 0
+    assert (tmp_path / "out.en").read_text() == "cat jumps\n\nred blue\n"
+
+
+def test_evaluate_dispatches_to_translation(trained, capsys):
+    d, out = trained
+    assert run(["evaluate", str(out), "--data", str(d / "test.de"), "--data",
+                str(d / "test.en")]) == 0
+    shown = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert float(shown["bleu"]) > 60
+
+
+def error_of(capsys, argv):
+    code = run(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_bad_inputs_exit_2_with_one_sentence(trained, tmp_path, capsys):
+    d, out = trained
+    (tmp_path / "a.de").write_text("ein\nhund\nkatze\n")
+    (tmp_path / "a.en").write_text("a\ndog\n")
+    err = error_of(capsys, ["train", "translate", "--src", str(tmp_path / "a.de"), "--tgt",
+                            str(tmp_path / "a.en"), "--out", str(tmp_path / "r"), *TINY])
+    assert "3 lines" in err and "has 2" in err
+    err = error_of(capsys, ["translate", str(out), "--text", "ein hund Öl"])
+    assert "'Ö'" in err and "never saw" in err
+    (tmp_path / "in.de").write_text("ein hund\nkatze ∑\n", encoding="utf-8")
+    err = error_of(capsys, ["translate", str(out), "--input", str(tmp_path / "in.de")])
+    assert "line 2 of" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"task": "sentiment"}))
+    (other / "model.safetensors").write_bytes(b"")
+    err = error_of(capsys, ["translate", str(other), "--text", "ein hund"])
+    assert "'sentiment'" in err and "'translate'" in err
+    err = error_of(capsys, ["train", "translate", "--src", str(d / "train.de"), "--out",
+                            str(tmp_path / "r2"), *TINY])
+    assert "target-side file" in err
+
+
+def test_empty_and_long_pairs_are_skipped_and_counted(tmp_path, capsys):
+    ps = pairs(60, 3)
+    src = [p[0] for p in ps] + ["", "hund " * 80]
+    tgt = [p[1] for p in ps] + ["dog", "dog " * 80]
+    (tmp_path / "t.de").write_text("\n".join(src) + "\n")
+    (tmp_path / "t.en").write_text("\n".join(tgt) + "\n")
+    code = run(["train", "translate", "--src", str(tmp_path / "t.de"), "--tgt",
+                str(tmp_path / "t.en"), "--out", str(tmp_path / "r"), "--max-len", "50",
+                "--max-steps", "1", "--beam", "2", *TINY])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 with an empty side and 1 longer than max_len 50" in err
