@@ -40,7 +40,7 @@ def test_scan_op_matches_loop(data):
     features, hidden = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
     lengths = _random_lengths(data.draw, batch, steps)
     reverse, with_h0, with_bias = (data.draw(st.booleans()) for _ in range(3))
-    chunk = data.draw(st.integers(1, 48))
+    chunk, block = data.draw(st.integers(1, 48)), data.draw(st.integers(1, 48))
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
 
     def rand(*shape, scale=1.0):
@@ -53,7 +53,7 @@ def test_scan_op_matches_loop(data):
     weights = (weight, bias if with_bias else None)
     tensors = [t for t in (x, weight, bias if with_bias else None, h0) if t is not None]
 
-    out, final = fast(x, weights, h0, lengths, reverse=reverse, chunk_size=chunk)
+    out, final = fast(x, weights, h0, lengths, reverse=reverse, chunk_size=chunk, block=block)
     ref_out, ref_final = naive(x, weights, h0, lengths, reverse=reverse)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(final, ref_final)
@@ -136,7 +136,8 @@ def test_gradcheck_reference_and_scan(name):
         return f
 
     assert torch.autograd.gradcheck(both_directions(naive), (x, weight, bias, h0))
-    assert torch.autograd.gradcheck(both_directions(fast, chunk_size=3), (x, weight, bias, h0),
+    fast_op = both_directions(fast, chunk_size=2, block=3)
+    assert torch.autograd.gradcheck(fast_op, (x, weight, bias, h0),
                                     fast_mode=True)
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
+from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
 
 
 def mingru_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -28,16 +28,27 @@ def mingru(
     *,
     reverse: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
+    block: int = DEFAULT_BLOCK,
 ) -> tuple[Tensor, Tensor]:
-    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden)."""
-    k, v = F.linear(x, *weights).chunk(2, dim=-1)
+    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden); the scan
+    restarts its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
+    return scan_sequence(
+        F.linear(x, *weights),
+        _log_terms,
+        initial_state,
+        lengths,
+        reverse=reverse,
+        chunk_size=chunk_size,
+        block=block,
+    )
+
+
+def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
+    """log a = log(1 - z) and log b = log(z * g(v)) from the pre-activations [k; v]."""
+    k, v = projections.chunk(2, dim=-1)
     # log z = logsigmoid(k) and log(1 - z) = logsigmoid(-k) = log z - k, without forming z.
     log_z = F.logsigmoid(k)
-    log_a = log_z - k
-    log_b = log_z + log_g(v)
-    return scan_sequence(
-        log_a, log_b, initial_state, lengths, reverse=reverse, chunk_size=chunk_size
-    )
+    return log_z - k, log_z + log_g(v)
 
 
 def naive_mingru(

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
+from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
 
 
 def _log_ratio(k_f: Tensor, k_i: Tensor) -> Tensor:
@@ -36,15 +36,27 @@ def minlstm(
     *,
     reverse: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
+    block: int = DEFAULT_BLOCK,
 ) -> tuple[Tensor, Tensor]:
-    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden)."""
-    k_f, k_i, v = F.linear(x, *weights).chunk(3, dim=-1)
+    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden); the scan
+    restarts its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
+    return scan_sequence(
+        F.linear(x, *weights),
+        _log_terms,
+        initial_state,
+        lengths,
+        reverse=reverse,
+        chunk_size=chunk_size,
+        block=block,
+    )
+
+
+def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
+    """log a = log f' and log b = log(i' * g(v)) from the pre-activations [k_f; k_i; v]."""
+    k_f, k_i, v = projections.chunk(3, dim=-1)
     d = _log_ratio(k_f, k_i)
     log_a = F.logsigmoid(d)
-    log_b = (log_a - d) + log_g(v)  # log i' = logsigmoid(-d) = logsigmoid(d) - d
-    return scan_sequence(
-        log_a, log_b, initial_state, lengths, reverse=reverse, chunk_size=chunk_size
-    )
+    return log_a, (log_a - d) + log_g(v)  # log i' = logsigmoid(-d) = logsigmoid(d) - d
 
 
 def naive_minlstm(
