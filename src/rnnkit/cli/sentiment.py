@@ -37,6 +37,8 @@ def train_sentiment(
     embed: int | None = typer.Option(None, "--embed", help="Word embedding width."),
     pooling: str | None = typer.Option(None, "--pooling", help="last, max, mean or attention."),
     dropout: float | None = typer.Option(None, "--dropout", help="Dropout before the output."),
+    word_dropout: float | None = typer.Option(None, "--word-dropout",
+                                              help="Share of words dropped in training."),
     max_len: int | None = typer.Option(None, "--max-len", help="Tokens kept per text."),
     min_freq: int | None = typer.Option(None, "--min-freq", help="Rarer words become <unk>."),
     max_vocab: int | None = typer.Option(None, "--max-vocab", help="Most words kept."),
@@ -68,6 +70,7 @@ def train_sentiment(
                         batch_size=batch_size, lr=lr, seed=seed, device=device, quiet=quiet),
         "data": str(data), "val": _str(val), "test": _str(test), "arch": arch, "layers": layers,
         "hidden": hidden, "embed": embed, "pooling": pooling, "dropout": dropout,
+        "word_dropout": word_dropout,
         "max_len": max_len, "min_freq": min_freq, "max_vocab": max_vocab,
         "vectors": _str(vectors), "freeze_vectors": freeze_vectors, "init_from": _str(init_from),
         "class_weights": class_weights, "text_column": text_column, "label_column": label_column,
@@ -91,8 +94,8 @@ def _str(path: Path | None) -> str | None:
 def classify(
     run_dir: Path = typer.Argument(..., help="A sentiment run directory."),
     text: list[str] | None = typer.Option(None, "--text", help="A text to classify (repeatable)."),
-    input: Path | None = typer.Option(None, "--input", help="A .csv, .tsv, .jsonl or .txt file "
-                                      "of texts to classify."),
+    input: Path | None = typer.Option(None, "--input", help="A .csv, .tsv or .jsonl file with a "
+                                      "text column, or a .txt file of one text per line."),
     output: Path | None = typer.Option(None, "--output", help="CSV of predictions to write "
                                        "(default: standard output)."),
     text_column: str | None = typer.Option(None, "--text-column",
