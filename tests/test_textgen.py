@@ -46,7 +46,8 @@ def test_train_one_batch_then_generate_and_evaluate(trained, capsys):
     assert text.startswith("the ") and len(text) == len("the ") + 25 + 1
     assert run(["generate", str(out), "--prompt", "the ", "--length", "25", "--seed", "3"]) == 0
     assert capsys.readouterr().out == text  # same seed, same text
-    assert run(["generate", str(out), "--prompt", "a", "--length", "5", "--samples", "3"]) == 0
+    assert run(["generate", str(out), "--prompt", "a", "--length", "5", "--samples", "3",
+                "--bf16"]) == 0
     assert capsys.readouterr().out.count("--- sample") == 3
     assert run(["evaluate", str(out), "--data", str(corpus)]) == 0
     lines = dict(line.split() for line in capsys.readouterr().out.splitlines())
