@@ -103,8 +103,10 @@ def test_label_sentence_format_and_stratified_split(tmp_path):
                     encoding="utf-8")
     out = tmp_path / "run"
     assert run(["train", "sentiment", "--data", str(data), "--out", str(out), "--max-steps",
-                "1", "--pooling", "mean", "--arch", "gru", *TINY]) == 0
-    assert json.loads((out / "config.json").read_text())["labels"] == ["0", "1"]
+                "1", "--pooling", "mean", "--arch", "gru", "--tokenizer", "bpe", *TINY]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels"] == ["0", "1"] and config["tokenizer"]["kind"] == "subword"
+    assert config["model"]["vocab_size"] > 256 and config["model"]["pad_id"] is None
     assert json.loads((out / "metrics_val.json").read_text())["examples"] == 4
 
 

@@ -46,6 +46,8 @@ class SentimentConfig:
     data_format: str | None = None  # csv, tsv, jsonl or lines; None: from the file name
     text_column: str = "text"
     label_column: str = "label"
+    tokenizer: str = "word"  # word, or bpe (byte-level BPE trained on the data, case kept)
+    bpe_vocab: int = 4000
     # words
     lowercase: bool = True
     token_pattern: str = DEFAULT_PATTERN
@@ -70,6 +72,8 @@ class SentimentConfig:
     forget_bias: float | None = None
 
     def __post_init__(self):
+        if self.tokenizer not in ("word", "bpe"):
+            raise UserError(f"tokenizer must be word or bpe, found {self.tokenizer!r}.")
         if self.class_weights not in ("none", "balanced"):
             raise UserError(f"class_weights must be none or balanced, found {self.class_weights!r}.")
         if self.max_len < 1:
@@ -118,8 +122,9 @@ class WordEncoder:
         return {"kind": "word", **self.tokenizer.to_dict(), **self.vocab.to_dict()}
 
 
-class PretrainedEncoder:
-    """Text -> ids with a text-generation run's tokenizer (char, byte or BPE)."""
+class SubwordEncoder:
+    """Text -> ids with an ``rnnkit.data.tokenizers`` tokenizer: BPE trained on the data, or a
+    text-generation run's (char, byte or BPE)."""
 
     pad_id: int | None = None  # every id is a real token; lengths keep padding out
 
@@ -137,17 +142,17 @@ class PretrainedEncoder:
         return self.tokenizer.vocab_size
 
     def to_dict(self) -> dict:
-        return {"kind": "pretrained", "tokenizer": self.tokenizer.to_dict()}
+        return {"kind": "subword", "tokenizer": self.tokenizer.to_dict()}
 
 
 def encoder_from_dict(d: dict):
     if d.get("kind") == "word":
         return WordEncoder(WordTokenizer.from_dict(d), Vocab.from_dict(d))
-    if d.get("kind") == "pretrained":
+    if d.get("kind") == "subword":
         from rnnkit.data.tokenizers import tokenizer_from_dict
 
-        return PretrainedEncoder(tokenizer_from_dict(d["tokenizer"]))
-    raise UserError(f"the saved tokenizer kind must be word or pretrained, found {d.get('kind')!r}.")
+        return SubwordEncoder(tokenizer_from_dict(d["tokenizer"]))
+    raise UserError(f"the saved tokenizer kind must be word or subword, found {d.get('kind')!r}.")
 
 
 def encode_texts(encoder, texts: Sequence[str], max_len: int, source: str = "the data"
@@ -266,7 +271,11 @@ def check_labels(data: LabelledTexts, known: list[str]) -> None:
 
 def _build_encoder(cfg: SentimentConfig, texts: list[str], lm_run):
     if lm_run is not None:
-        return PretrainedEncoder(lm_run.tokenizer)
+        return SubwordEncoder(lm_run.tokenizer)
+    if cfg.tokenizer == "bpe":
+        from rnnkit.data.tokenizers import BPETokenizer
+
+        return SubwordEncoder(BPETokenizer.train(texts, vocab_size=cfg.bpe_vocab))
     tokenizer = WordTokenizer(cfg.lowercase, cfg.token_pattern)
     return WordEncoder(tokenizer, Vocab.build((tokenizer(t) for t in texts), cfg.min_freq,
                                               cfg.max_vocab))
