@@ -6,6 +6,12 @@ state (num_layers * directions, batch, hidden); outputs past a sequence's end ar
 final state is taken at each sequence's own last step. Training runs the parallel log-space scan
 of `rnnkit.ops`; `step` runs one O(1) update for decoding.
 
+Extra keyword-only options: `init` ("default"; "orthogonal" is accepted and changes nothing, as
+there are no recurrent weights; "chrono" with `t_max`), `forget_bias` (how strongly the old state
+is kept: MinGRU's 1 - z = sigmoid(forget_bias) at zero input, MinLSTM's forget-gate bias),
+`parallel=False` to run the plain-loop reference ops instead of the scan (tests, benchmarks), and
+`chunk_size`, how often the scan restarts its prefix sums (float32 precision against speed).
+
 Each layer and direction has one input projection, `weight_ih_l{k}[_reverse]` (gates x input)
 and `bias_ih_l{k}[_reverse]`; there are no recurrent weights. MinGRU's rows are [z; h~],
 MinLSTM's [f; i; h~].
