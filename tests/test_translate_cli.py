@@ -136,3 +136,22 @@ def test_empty_and_long_pairs_are_skipped_and_counted(tmp_path, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert "skipped 1 with an empty side and 1 longer than max_len 50" in err
+
+
+def test_python_api_tsv_unigram_separate_vocabularies_lstm(tmp_path):
+    ps = pairs(80, 4)
+    (tmp_path / "p.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in ps), encoding="utf-8")
+    tr = translate.train(tmp_path / "p.tsv", tmp_path / "run", tokenizer="unigram",
+                         joint_vocab=False, vocab_size=40, arch="lstm", attention="additive",
+                         hidden=8, embed=8, max_steps=2, batch_size=16, beam=2, quiet=True,
+                         device="cpu", teacher_forcing=0.5, eval_bleu_sentences=0)
+    assert tr.vocab.src is not tr.vocab.tgt and tr.vocab.src.kind == "unigram"
+    assert set(tr.metrics["val"]) >= {"bleu", "chrf", "ppl", "sentences_per_s"}
+    assert tr.metrics["val"]["sentences"] == 4  # 5% of the 80 pairs held out
+    assert len(tr.translate(["hund", "", "katze rot"])) == 3
+
+
+def test_teacher_forcing_schedule():
+    cfg = translate.TranslateConfig(teacher_forcing=1.0, teacher_forcing_decay=0.25,
+                                    teacher_forcing_min=0.4)
+    assert [cfg.teacher_forcing_at(e) for e in range(4)] == [1.0, 0.75, 0.5, 0.4]
