@@ -8,6 +8,7 @@ import re
 import pytest
 
 from rnnkit.cli import run
+from rnnkit.errors import UserError
 from rnnkit.tasks import textgen
 
 TINY = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch-size", "4", "--quiet"]
@@ -62,6 +63,17 @@ def test_python_api_streams_the_text_it_returns(trained):
     assert len(text) == 30 and "".join(pieces) == text
     many = gen.generate("the", 10, samples=2, seed=1, temperature=0)
     assert isinstance(many, list) and many[0] == many[1]  # greedy: the same for every sample
+
+
+def test_python_train_returns_a_generator(tmp_path):
+    corpus = _corpus(tmp_path / "c.txt")
+    gen = textgen.train(corpus, tmp_path / "run", max_steps=1, hidden=16, layers=1, seq_len=16,
+                        batch_size=4, quiet=True, arch="gru")
+    assert gen.model.cfg.arch == "gru" and set(gen.metrics) >= {"val_loss", "val_bpc", "val_ppl"}
+    assert (tmp_path / "run" / "loss.png").is_file()
+    assert len(gen.generate("the", 7, seed=0)) == 7
+    with pytest.raises(UserError, match="unknown"):
+        textgen.train(corpus, tmp_path / "run2", hiden=16)
 
 
 @pytest.mark.parametrize("kind", ["byte", "bpe"])
