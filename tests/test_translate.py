@@ -163,3 +163,27 @@ def test_beam_one_is_greedy_and_wider_beams_score_at_least_as_well(arch, attenti
             assert b.score >= a.score - 1e-5
         limits = [int(1.5 * n + 0.999) + 3 for n in lengths.tolist()]
         assert all(len(h.tokens) <= n for h, n in zip(b4, limits, strict=True))
+
+
+@pytest.mark.parametrize("arch", ["gru", "lstm"])
+def test_whole_sequence_decoder_matches_the_step_loop_with_gradients(arch):
+    model = make_model(arch, "additive", input_feeding=False)
+    model.train()
+    for m in model.modules():  # same masks on both paths: no dropout
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    src, lengths, tgt = padded_batch(3)
+    results = []
+    for stepwise in (False, True):
+        model.zero_grad()
+        memory, state = model.encode(src, lengths)
+        logits, weights = model.decoder(tgt, state, memory, stepwise=stepwise)
+        (logits.square().mean() + weights[..., 0].sum()).backward()
+        results.append((logits, weights, {n: p.grad.clone() for n, p in model.named_parameters()
+                                          if p.grad is not None}))
+    (la, wa, ga), (lb, wb, gb) = results
+    torch.testing.assert_close(la, lb, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(wa, wb, atol=1e-6, rtol=1e-5)
+    assert ga.keys() == gb.keys() and len(ga) > 10
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], atol=1e-5, rtol=1e-4, msg=name)

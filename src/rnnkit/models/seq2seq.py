@@ -181,13 +181,14 @@ class Decoder(tnn.Module):
         return self.logits(attentional), (rnn_state, attentional), weights[:, 0]
 
     def forward(self, tgt_in: Tensor, state: tuple[Any, Tensor], memory: Memory,
-                teacher_forcing: float = 1.0) -> tuple[Tensor, Tensor]:
+                teacher_forcing: float = 1.0, stepwise: bool = False) -> tuple[Tensor, Tensor]:
         """Logits ``(B, T, V)`` and attention ``(B, T, S)`` for the target inputs ``tgt_in``.
 
         With ``teacher_forcing < 1`` each sentence, at each step after the first, reads its own
         last prediction instead of the reference token with probability ``1 - teacher_forcing``
-        (scheduled sampling, Bengio et al. 2015)."""
-        if not self.cfg.input_feeding and teacher_forcing >= 1.0:
+        (scheduled sampling, Bengio et al. 2015). ``stepwise`` runs the step loop even where the
+        whole-sequence path applies: the reference that path is tested against."""
+        if not self.cfg.input_feeding and teacher_forcing >= 1.0 and not stepwise:
             h, _ = self.rnn(self.drop(self.embedding(tgt_in)), state[0])
             attentional, weights = self._attend(h, memory)
             return self.logits(attentional), weights
