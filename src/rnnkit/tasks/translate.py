@@ -94,8 +94,11 @@ class TranslateConfig:
             raise UserError(f"val_fraction must be between 0 and 1, found {self.val_fraction}")
 
     def teacher_forcing_at(self, epoch: int) -> float:
-        return max(self.teacher_forcing_min, self.teacher_forcing - self.teacher_forcing_decay
-                   * epoch) if self.teacher_forcing_decay else self.teacher_forcing
+        """The teacher-forcing ratio of ``epoch`` (from 0): a linear decay down to the floor."""
+        if not self.teacher_forcing_decay:
+            return self.teacher_forcing
+        return max(self.teacher_forcing_min,
+                   self.teacher_forcing - self.teacher_forcing_decay * epoch)
 
     def decoding(self) -> dict[str, Any]:
         return {"beam": self.beam, "length_penalty": self.length_penalty,
@@ -298,7 +301,7 @@ def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str,
 # -- building from data -------------------------------------------------------------------------
 
 def read_pairs(src: str, tgt: str | None, what: str) -> ParallelText:
-    if (tgt is None) and not str(src).lower().split(".gz")[0].endswith(".tsv"):
+    if tgt is None and not str(src).lower().removesuffix(".gz").endswith(".tsv"):
         raise UserError(f"{what} {src} needs its target-side file too (or give a .tsv file with "
                         "source and target columns)")
     return read_parallel(src, tgt)
