@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from rnnkit.cli import demo, diagnose, forecast, sentiment, textgen, translate  # noqa: F401  (importing registers the commands)
+from rnnkit.cli import demo, diagnose, forecast, sentiment, speech, textgen, translate  # noqa: F401  (importing registers the commands)
 from rnnkit.cli.app import app, state
 from rnnkit.errors import UserError
 

@@ -1,0 +1,136 @@
+"""A CTC speech recogniser: features -> (conv front end) -> stacked recurrent layers -> characters.
+
+The optional front end is a stack of causal 1-D convolutions over time, each of stride 2, so the
+recurrent layers see 2x or 4x fewer frames; being causal (padded on the left only), it also runs
+chunk by chunk as audio arrives. The recurrent layers are any rnnkit layer (bidirectional for
+the best accuracy, unidirectional to stream with ``step``); a linear layer gives log-probabilities
+over the blank (index 0) and the characters; the loss is CTC (Graves et al. 2006).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit import nn as rnn_layers
+
+ARCHS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU", "minlstm": "MinLSTM"}
+BLANK = 0
+
+
+@dataclass
+class CTCRecognizerConfig:
+    input_size: int = 40  # feature dimension
+    vocab_size: int = 28  # characters + 1 for the blank
+    arch: str = "lstm"
+    layers: int = 3
+    hidden: int = 256  # per direction
+    bidirectional: bool = True
+    subsample: int = 2  # 1, 2 or 4: frames per recurrent step, through stride-2 convolutions
+    conv_channels: int = 128
+    conv_kernel: int = 3
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"expected arch in {', '.join(ARCHS)}, found {self.arch!r}")
+        if self.subsample not in (1, 2, 4):
+            raise ValueError(f"expected subsample 1, 2 or 4, found {self.subsample}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CTCRecognizerConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class CausalConv(nn.Module):
+    """Conv1d over time, stride 2, padded with ``kernel - 1`` zero frames on the left: output
+    ``j`` reads input frames ``2j - kernel + 1 .. 2j``, so ``T`` frames give ``ceil(T / 2)``."""
+
+    stride = 2
+
+    def __init__(self, channels_in: int, channels_out: int, kernel: int):
+        super().__init__()
+        self.kernel = kernel
+        self.conv = nn.Conv1d(channels_in, channels_out, kernel, stride=self.stride)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, C)
+        x = F.pad(x.transpose(1, 2), (self.kernel - 1, 0))
+        return F.gelu(self.conv(x)).transpose(1, 2)
+
+    def stream(self, x: Tensor, tail: Tensor | None) -> tuple[Tensor, Tensor]:
+        """New frames ``x (B, t, C)`` and the unconsumed padded input ``tail`` -> the outputs now
+        complete and the new tail; concatenated, the outputs equal ``forward`` on all frames."""
+        if tail is None:
+            tail = x.new_zeros(x.shape[0], self.kernel - 1, x.shape[2])
+        buf = torch.cat([tail, x], dim=1)
+        n = (buf.shape[1] - self.kernel) // self.stride + 1 if buf.shape[1] >= self.kernel else 0
+        if n == 0:
+            return x.new_zeros(x.shape[0], 0, self.conv.out_channels), buf
+        used = buf[:, :(n - 1) * self.stride + self.kernel]
+        out = F.gelu(self.conv(used.transpose(1, 2))).transpose(1, 2)
+        return out, buf[:, n * self.stride:]
+
+
+class CTCRecognizer(nn.Module):
+    def __init__(self, cfg: CTCRecognizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        convs, width = [], cfg.input_size
+        for _ in range({1: 0, 2: 1, 4: 2}[cfg.subsample]):
+            convs.append(CausalConv(width, cfg.conv_channels, cfg.conv_kernel))
+            width = cfg.conv_channels
+        self.convs = nn.ModuleList(convs)
+        layer = getattr(rnn_layers, ARCHS[cfg.arch])
+        self.rnn = layer(width, cfg.hidden, num_layers=cfg.layers, batch_first=True,
+                         dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+                         bidirectional=cfg.bidirectional)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.hidden * (2 if cfg.bidirectional else 1), cfg.vocab_size)
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Output frames for ``lengths`` input frames (each stride-2 conv halves, rounding up)."""
+        for _ in self.convs:
+            lengths = (lengths + 1) // 2
+        return lengths
+
+    def forward(self, feats: Tensor, lengths: Tensor, targets: Tensor | None = None,
+                target_lengths: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``feats (B, T, F)``, ``lengths (B,)`` -> ``(log_probs (B, T', V), out_lengths, loss)``;
+        the loss (CTC, averaged over utterances of per-character loss) when targets are given:
+        ``targets (B, S)`` padded label ids (1..V-1), ``target_lengths (B,)``."""
+        x = feats
+        for conv in self.convs:
+            x = conv(x)
+        out_lengths = self.output_lengths(lengths.cpu())
+        y, _ = self.rnn(x, lengths=out_lengths)
+        log_probs = F.log_softmax(self.out(self.dropout(y)).float(), dim=-1)
+        loss = None
+        if targets is not None:
+            loss = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths.to(feats.device),
+                              target_lengths, blank=BLANK, reduction="mean", zero_infinity=True)
+        return log_probs, out_lengths, loss
+
+    @torch.no_grad()
+    def stream(self, feats: Tensor, state: dict | None = None) -> tuple[Tensor, dict]:
+        """A unidirectional model on the next frames ``feats (B, t, F)`` -> ``(log_probs (B, t',
+        V), state)``; chunk after chunk, the outputs equal ``forward`` on the whole input."""
+        if self.cfg.bidirectional:
+            raise ValueError("expected a unidirectional model to stream, found bidirectional=True")
+        state = dict(state or {"tails": [None] * len(self.convs), "rnn": None})
+        x, tails = feats, []
+        for conv, tail in zip(self.convs, state["tails"], strict=True):
+            x, tail = conv.stream(x, tail)
+            tails.append(tail)
+        h, outs = state["rnn"], []
+        for t in range(x.shape[1]):
+            y, h = self.rnn.step(x[:, t], h)
+            outs.append(y)
+        y = torch.stack(outs, 1) if outs else x.new_zeros(x.shape[0], 0, self.out.in_features)
+        return F.log_softmax(self.out(y).float(), dim=-1), {"tails": tails, "rnn": h}

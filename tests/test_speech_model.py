@@ -1,0 +1,68 @@
+"""The CTC recogniser: streaming equals the full forward; a tiny model learns tone sequences."""
+
+import pytest
+import soundfile as sf
+import torch
+from speech_tones import RATE, tones, write_set
+
+from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+
+
+@pytest.mark.parametrize("arch,subsample", [("lstm", 4), ("gru", 2), ("mingru", 1)])
+def test_streaming_chunks_equal_the_full_unidirectional_forward(arch, subsample):
+    torch.manual_seed(0)
+    cfg = CTCRecognizerConfig(input_size=10, vocab_size=5, arch=arch, layers=2, hidden=12,
+                              bidirectional=False, subsample=subsample, conv_channels=8,
+                              conv_kernel=3)
+    model = CTCRecognizer(cfg).eval()
+    feats = torch.randn(2, 37, 10)
+    with torch.no_grad():
+        full, out_lengths, _ = model(feats, torch.tensor([37, 37]))
+    assert full.shape[1] == out_lengths[0] == -(-37 // subsample)
+    state, pieces = None, []
+    for a, b in [(0, 1), (1, 2), (2, 9), (9, 10), (10, 30), (30, 37)]:
+        out, state = model.stream(feats[:, a:b], state)
+        pieces.append(out)
+    torch.testing.assert_close(torch.cat(pieces, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_ctc_loss_and_lengths_of_a_padded_batch():
+    torch.manual_seed(0)
+    model = CTCRecognizer(CTCRecognizerConfig(input_size=6, vocab_size=4, layers=1, hidden=8,
+                                              subsample=2, conv_channels=8)).eval()
+    feats = torch.randn(2, 20, 6)
+    with torch.no_grad():
+        lp, lengths, loss = model(feats, torch.tensor([20, 11]), torch.tensor([[1, 2, 3],
+                                                                               [2, 0, 0]]),
+                                  torch.tensor([3, 1]))
+        alone, _, loss_b = model(feats[1:, :11], torch.tensor([11]), torch.tensor([[2]]),
+                                 torch.tensor([1]))
+    assert lengths.tolist() == [10, 6]
+    torch.testing.assert_close(lp[1, :6], alone[0], atol=1e-5, rtol=1e-5)  # padding is ignored
+    assert torch.isfinite(loss) and loss > 0
+
+
+def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
+    from rnnkit.tasks import speech
+
+    train = write_set(tmp_path / "data", 48, seed=0)
+    val = write_set(tmp_path / "data", 12, seed=1, name="val.csv")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is faster on a shared machine
+    try:
+        rec = speech.train(train, tmp_path / "run", val=val, n_mels=20, layers=1, hidden=32,
+                           conv_channels=32, epochs=12, batch_size=8, lr=1e-2, warmup_steps=0,
+                           spec_augment=False, quiet=True, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    assert rec.metrics["val"]["cer"] <= 0.05
+    assert (tmp_path / "run" / "errors_val.csv").read_text().count("\n") == 13
+    # new recordings, one at another sample rate (resampled on reading)
+    sf.write(tmp_path / "abca.wav", tones("abca", RATE, 7), RATE)
+    sf.write(tmp_path / "cb.wav", tones("cb", 16000, 8), 16000)
+    paths = [tmp_path / "abca.wav", tmp_path / "cb.wav"]
+    loaded = speech.load(tmp_path / "run")
+    assert loaded.transcribe(paths) == ["abca", "cb"]
+    assert loaded.transcribe(paths, beam=4, lm_weight=0.3) == ["abca", "cb"]
+    with pytest.raises(ValueError, match="unidirectional"):
+        next(loaded.stream([tones("ab")]))
