@@ -266,3 +266,28 @@ def test_backtest_baselines_and_predict(trained_sine):
     # the forecast continues the sine (period 20) far better than a flat line would
     future = np.sin(2 * np.pi * np.arange(len(df), len(df) + 10) / 20)
     assert np.mean((forecast["y"] - future) ** 2) < 0.1
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru", "mingru", "minlstm"])
+def test_every_recurrent_layer_fits_every_model(model, arch):
+    cfg = ForecasterConfig(model=model, arch=arch, n_targets=2, n_past=1, n_known=1,
+                           lookback=20, horizon=5, hidden=8, layers=2)
+    net = build_forecaster(cfg)
+    out = net(torch.randn(3, 20, 2), torch.randn(3, 20, 1), torch.randn(3, 5, 1))
+    assert out.shape == (3, 5, 2, 1)
+    net.loss(out, torch.randn(3, 5, 2)).backward()
+
+
+@pytest.mark.parametrize("model", ["seq2seq", "segrnn"])
+def test_future_covariates_are_used(model, tmp_path):
+    # the target jumps by 3 whenever a promotion (known ahead) runs: only a model that reads the
+    # future covariates can forecast the jumps
+    rng = np.random.default_rng(2)
+    promo = (rng.random(800) < 0.3).astype(float)
+    df = pd.DataFrame({"promo": promo, "y": 3 * promo + 0.1 * rng.standard_normal(800)})
+    cfg = F.ForecastConfig(target="y", future="promo", lookback=14, horizon=7, hidden=16,
+                           model=model, norm="none", season=7)
+    trained = F.fit(df, cfg, F.train_config(epochs=15, quiet=True), tmp_path)
+    m = trained.test.metrics
+    assert m.loc["model", "mse"] < 0.1 * m.loc["last_value", "mse"]
