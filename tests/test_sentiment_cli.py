@@ -97,7 +97,7 @@ def test_evaluate_dispatches_to_sentiment(trained, capsys):
     assert {"accuracy", "macro_f1", "recall_pos", "precision_neg"} <= set(printed)
 
 
-def test_label_sentence_format_and_stratified_split(tmp_path):
+def test_label_sentence_format_and_stratified_split(tmp_path, capsys):
     data = tmp_path / "train.txt"
     data.write_text("".join(f"{1 if y == 'pos' else 0} {t}\n" for t, y in make_rows(40)),
                     encoding="utf-8")
@@ -108,6 +108,9 @@ def test_label_sentence_format_and_stratified_split(tmp_path):
     assert config["labels"] == ["0", "1"] and config["tokenizer"]["kind"] == "subword"
     assert config["model"]["vocab_size"] > 256 and config["model"]["pad_id"] is None
     assert json.loads((out / "metrics_val.json").read_text())["examples"] == 4
+    capsys.readouterr()
+    assert "attention pooling" in _bad(["classify", str(out), "--text", "good", "--explain"],
+                                       capsys)
 
 
 def _bad(args, capsys):
@@ -153,15 +156,6 @@ def test_long_texts_are_truncated_with_one_warning(tmp_path, capsys):
                 str(tmp_path / "run"), "--max-steps", "1", "--max-len", "10", *TINY]) == 0
     warnings = [w for w in capsys.readouterr().err.splitlines() if w.startswith("warning")]
     assert len(warnings) == 1 and "10 of 30 texts" in warnings[0] and "max_len 10" in warnings[0]
-
-
-def test_explain_needs_attention_pooling(tmp_path, capsys):
-    train = write_csv(tmp_path / "train.csv", make_rows(30))
-    out = tmp_path / "run"
-    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps",
-                "1", "--pooling", "max", *TINY]) == 0
-    assert "attention pooling" in _bad(["classify", str(out), "--text", "good", "--explain"],
-                                       capsys)
 
 
 def test_encoder_starts_from_a_language_model(tmp_path, capsys):
