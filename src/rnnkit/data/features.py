@@ -10,6 +10,8 @@ triangle scaled to unit area), which is also librosa's default and is checked ag
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -57,6 +59,18 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside: one short recording's spectrogram is too small to share
+    out, and on a busy machine waiting for a second thread made featurising 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def hz_to_mel(f: torch.Tensor) -> torch.Tensor:
@@ -120,7 +134,7 @@ class Featurizer:
         cfg = self.cfg
         spec = torch.stft(samples, cfg.n_fft, cfg.hop_length, cfg.win_length, self.window,
                           center=False, return_complex=True)
-        return (spec.abs() ** 2).T @ self.mel.T
+        return (spec.real ** 2 + spec.imag ** 2).T @ self.mel.T
 
     def __call__(self, samples, name: str = "the audio") -> torch.Tensor:
         samples = torch.as_tensor(samples, dtype=torch.float32)

@@ -31,6 +31,7 @@ from rnnkit.data.features import (
     Featurizer,
     StreamingFeatures,
     normalize_utterance,
+    single_thread,
     spec_augment,
 )
 from rnnkit.errors import UserError
@@ -170,18 +171,19 @@ def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cf
     utts = read_utterances(source, cfg.lowercase)
     out = SpeechData([], [], [], [], str(source))
     problems: list[str] = []
-    for utt in utts:
-        try:
-            feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
-        except UserError as e:
-            problems.append(str(e))
-            continue
-        if ids is None:
-            continue  # unknown characters and unknown_chars == "skip"
-        out.names.append(str(utt.path))
-        out.texts.append(text)
-        out.feats.append(feats)
-        out.ids.append(ids)
+    with single_thread():
+        for utt in utts:
+            try:
+                feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
+            except UserError as e:
+                problems.append(str(e))
+                continue
+            if ids is None:
+                continue  # unknown characters and unknown_chars == "skip"
+            out.names.append(str(utt.path))
+            out.texts.append(text)
+            out.feats.append(feats)
+            out.ids.append(ids)
     _bad(problems, skip_bad, str(source), len(utts),
          "pass --skip-bad to leave out bad recordings.")
     if not out.feats:
@@ -510,7 +512,8 @@ class Recognizer:
         beam search (with the character LM when ``lm_weight > 0``)."""
         if isinstance(paths, str | Path):
             paths = [paths]
-        feats = [self.features_of(p) for p in paths]
+        with single_thread():
+            feats = [self.features_of(p) for p in paths]
         return decode_features(self.model, feats, self.alphabet, beam=beam,
                                lm=self._lm(lm_weight), lm_weight=lm_weight)[1]
 

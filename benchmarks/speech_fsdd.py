@@ -1,0 +1,184 @@
+"""Speech recognition on the Free Spoken Digit Dataset (FSDD), end to end through rnnkit.tasks.
+
+Official split: recordings with index 0-4 are the test set, 5-49 training; we hold index 5-9 out
+of training for validation (checkpoint choice), so the model trains on index 10-49.
+
+(a) isolated digits: one recording, one digit; word accuracy = share of test recordings
+    transcribed exactly (target >= 99%).
+(b) connected digits: 3-7 random recordings concatenated per utterance with short pauses, test
+    utterances from test recordings only, training ones from training recordings only; CTC
+    decoding, WER over digits (target <= 3%).
+
+Each part writes its utterances as WAV files plus a CSV manifest to a temporary folder and
+trains with ``rnnkit.tasks.speech.train``, as a user would. Reported: training wall time (with
+feature extraction), test accuracy / WER / CER, and the real-time factor of transcription
+(seconds of compute per second of audio: reading, features, network and decoding).
+
+Usage: .venv/bin/python benchmarks/speech_fsdd.py [--part a|b|both] [--max-time 10m]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "fsdd" / \
+    "recordings"
+RATE = 8000
+
+
+def recordings() -> dict[str, list[tuple[Path, str]]]:
+    """``{"train": [...], "val": [...], "test": [...]}`` of (path, digit)."""
+    split: dict[str, list[tuple[Path, str]]] = {"train": [], "val": [], "test": []}
+    for p in sorted(FSDD.glob("*.wav")):
+        digit, _speaker, index = p.stem.split("_")
+        i = int(index)
+        split["test" if i < 5 else "val" if i < 10 else "train"].append((p, digit))
+    return split
+
+
+def write_manifest(path: Path, rows: list[tuple[Path, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "transcript"])
+        w.writerows((str(p), t) for p, t in rows)
+    return path
+
+
+def connected(rows: list[tuple[Path, str]], n: int, folder: Path, seed: int
+              ) -> list[tuple[Path, str]]:
+    """``n`` utterances of 3-7 recordings drawn from ``rows``, joined by 20-150 ms pauses of
+    faint noise; transcripts are the digits without spaces (one character per word)."""
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    cache: dict[Path, np.ndarray] = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        parts, text = [], ""
+        for _ in range(rng.randint(3, 7)):
+            p, digit = rng.choice(rows)
+            if p not in cache:
+                audio, rate = sf.read(p, dtype="float32")
+                assert rate == RATE, p
+                cache[p] = audio
+            pause = int(RATE * rng.uniform(0.02, 0.15))
+            parts += [cache[p], (2e-3 * noise.standard_normal(pause)).astype(np.float32)]
+            text += digit
+        path = folder / f"utt{i:05d}.wav"
+        sf.write(path, np.concatenate(parts), RATE)
+        out.append((path, text))
+    return out
+
+
+def words(text: str) -> str:
+    return " ".join(text)  # each digit is a word
+
+
+def run_part(name: str, train_rows, val_rows, test_rows, work: Path, args) -> dict:
+    from rnnkit.metrics.speech import error_rates
+    from rnnkit.tasks import speech
+
+    train_csv = write_manifest(work / f"{name}_train.csv", train_rows)
+    val_csv = write_manifest(work / f"{name}_val.csv", val_rows)
+    run_dir = work / f"run_{name}"
+    settings = dict(
+        features="logmel", n_mels=40, arch="lstm", layers=args.layers, hidden=args.hidden,
+        bidirectional=True, subsample=args.subsample, conv_channels=128, dropout=0.1,
+        lm_order=0, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
+        max_time=args.max_time, seed=args.seed, device=args.device, quiet=not args.progress,
+        eval_every=args.eval_every)
+    t0 = time.perf_counter()
+    rec = speech.train(train_csv, run_dir, val=val_csv, **settings)
+    train_s = time.perf_counter() - t0
+    paths = [p for p, _ in test_rows]
+    refs = [t for _, t in test_rows]
+    audio_s = sum(sf.info(str(p)).duration for p in paths)
+    t0 = time.perf_counter()
+    hyps = rec.transcribe(paths)
+    decode_s = time.perf_counter() - t0
+    m = error_rates([words(r) for r in refs], [words(h) for h in hyps])
+    exact = sum(r == h for r, h in zip(refs, hyps, strict=True)) / len(refs)
+    steps = _last_step(run_dir)
+    return {"part": name, "train_utts": len(train_rows), "test_utts": len(test_rows),
+            "word_accuracy": 1 - m["wer"] if name == "isolated" else None,
+            "utterance_accuracy": exact, "wer": m["wer"], "cer": m["cer"],
+            "val_cer": rec.metrics["val"]["cer"], "train_s": train_s, "steps": steps,
+            "test_audio_s": audio_s, "transcribe_s": decode_s, "rtf": decode_s / audio_s}
+
+
+def _last_step(run_dir: Path) -> int | None:
+    log = run_dir / "metrics.csv"
+    if not log.is_file():
+        return None
+    rows = list(csv.DictReader(open(log, encoding="utf-8")))
+    return int(rows[-1]["step"]) if rows and "step" in rows[-1] else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=["a", "b", "both"], default="both")
+    ap.add_argument("--max-time", default="10m", help="training budget per part")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=160)
+    ap.add_argument("--subsample", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--eval-every", type=int, default=None)
+    ap.add_argument("--connected-train", type=int, default=2400)
+    ap.add_argument("--connected-test", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+    if not FSDD.is_dir():
+        print(f"skipped: FSDD recordings not found at {FSDD}")
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    split = recordings()
+    print(f"FSDD: {len(split['train'])} train / {len(split['val'])} val / {len(split['test'])} "
+          f"test recordings; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.part in ("a", "both"):
+            results.append(run_part("isolated", split["train"], split["val"], split["test"],
+                                    work, args))
+            print(json.dumps(results[-1]), flush=True)
+        if args.part in ("b", "both"):
+            train = connected(split["train"], args.connected_train, work / "ctrain", args.seed)
+            val = connected(split["val"], 200, work / "cval", args.seed + 1)
+            test = connected(split["test"], args.connected_test, work / "ctest", args.seed + 2)
+            results.append(run_part("connected", train, val, test, work, args))
+            print(json.dumps(results[-1]), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print("| part | train utts | test utts | word acc. | WER | CER | train time | steps | RTF |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        acc = f"{100 * (1 - r['wer']):.2f}%"
+        print(f"| {r['part']} | {r['train_utts']} | {r['test_utts']} | {acc} | "
+              f"{100 * r['wer']:.2f}% | {100 * r['cer']:.2f}% | {r['train_s']:.0f} s | "
+              f"{r['steps']} | {r['rtf']:.4f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
