@@ -43,6 +43,13 @@ def test_train_transcribe_evaluate_smoke(tmp_path, capsys, one_thread):
     assert rows[0] == ["path", "transcript"] and len(rows) == 2
     assert run(["evaluate", str(out), "--data", str(val)]) == 0
     assert "wer" in capsys.readouterr().out
+    # resuming keeps the saved alphabet and features and trains on
+    assert run(["train", "speech", "--data", str(train), "--val", str(val), "--out", str(out),
+                "--max-steps", "4", "--resume", *TINY]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["max_steps"] == 4
+    sf.write(tmp_path / "tiny.wav", tones("a")[:50], RATE)
+    assert "tiny.wav lasts 6 ms, shorter than one 32 ms analysis window" in bad(
+        tmp_path, capsys, ["transcribe", str(out), str(tmp_path / "tiny.wav")])
 
 
 def test_unidirectional_model_streams(tmp_path, capsys, one_thread):
