@@ -354,9 +354,9 @@ class TrainedForecaster:
         with torch.no_grad():
             for i in range(0, len(starts), EVAL_CHUNK):
                 s = torch.from_numpy(starts[i:i + EVAL_CHUNK])
-                x, cp, cf, _ = gather(t[0], t[1], t[2], s, self.spec.lookback, 0)
-                cf = t[2][s[:, None] + torch.arange(self.spec.horizon)]
-                outs.append(self.model(x, cp, cf))
+                back = s[:, None] + torch.arange(-self.spec.lookback, 0)
+                ahead = s[:, None] + torch.arange(self.spec.horizon)  # targets may lie beyond y
+                outs.append(self.model(t[0][back], t[1][back], t[2][ahead]))
         return torch.cat(outs).numpy() if outs else np.zeros((0, self.spec.horizon,
                                                               len(self.spec.targets), 1))
 
