@@ -42,7 +42,9 @@ class TextGenConfig:
     tokenizer: str = "char"  # char, byte or bpe
     bpe_vocab: int = 1024
     seq_len: int = 128  # tokens per window of truncated BPTT
-    eval_tokens: int | None = None  # validation tokens per evaluation; None: all of them
+    # validation tokens per evaluation (the first ones; None: all): big corpora's 10% would make
+    # every evaluation take minutes
+    eval_tokens: int | None = 1_000_000
     # model (see LanguageModelConfig); one 256-wide LSTM layer learns the most per CPU-second
     # in a few minutes of training (BENCHMARKS.md); bigger models pay off in longer runs
     arch: str = "lstm"
