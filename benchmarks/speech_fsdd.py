@@ -139,6 +139,8 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=None)
     ap.add_argument("--connected-train", type=int, default=2400)
     ap.add_argument("--connected-test", type=int, default=300)
+    ap.add_argument("--mix-isolated", action="store_true",
+                    help="(b) also train on the single training recordings")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
@@ -164,6 +166,8 @@ def main() -> None:
             print(json.dumps(results[-1]), flush=True)
         if args.part in ("b", "both"):
             train = connected(split["train"], args.connected_train, work / "ctrain", args.seed)
+            if args.mix_isolated:  # the single training recordings too: digits are learnt
+                train += split["train"]  # sooner from them, sequences from the connected ones
             val = connected(split["val"], 200, work / "cval", args.seed + 1)
             test = connected(split["test"], args.connected_test, work / "ctest", args.seed + 2)
             results.append(run_part("connected", train, val, test, work, args))
