@@ -317,8 +317,17 @@ class TextGenerator:
                     if on_text is not None:
                         on_text(i, piece)
 
-        generate(self.model, prompt_ids, length, samples=samples, temperature=temperature,
-                 top_k=top_k, top_p=top_p, seed=seed, on_token=emit)
+        # A step at a few samples is a matrix-vector product per layer: a second CPU thread
+        # costs more in synchronisation than it saves (2x512 LSTM: 980 chars/s on one thread,
+        # 180 on two, BENCHMARKS.md), so sampling runs on one.
+        threads = torch.get_num_threads()
+        if samples <= 4 and next(self.model.parameters()).device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            generate(self.model, prompt_ids, length, samples=samples, temperature=temperature,
+                     top_k=top_k, top_p=top_p, seed=seed, on_token=emit)
+        finally:
+            torch.set_num_threads(threads)
         texts = []
         for i, stream in enumerate(streams):
             tail = stream.flush()
