@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from rnnkit.cli import common
 from rnnkit.errors import UserError
-from rnnkit.train import TrainConfig, load_config_file, merge_config, parse_duration, resolve_device
+from rnnkit.train import (
+    TrainConfig,
+    load_config_file,
+    merge_config,
+    parse_duration,
+    resolve_device,
+    task_configs,
+)
 
 
 @pytest.mark.parametrize("text,seconds", [("90s", 90), ("3m", 180), ("1h", 3600), ("1.5h", 5400),
@@ -101,15 +108,31 @@ def test_bad_config_files_are_user_errors(tmp_path, name, text, msg):
         load_config_file(tmp_path / name)
 
 
-def test_cli_common_builds_configs_from_file_and_flags(tmp_path):
+def test_task_configs_from_defaults_file_and_flags(tmp_path):
     (tmp_path / "c.yaml").write_text("epochs: 4\nhidden: 32\nquiet: true\n")
     flags = common.shared(epochs=None, max_steps=7, max_time=None, lr=0.01, quiet=None)
     assert flags == {"max_steps": 7, "lr": 0.01}
-    train, model = common.build_configs(tmp_path / "c.yaml", {**flags, "arch": "gru"}, ModelConfig)
+    train, model = task_configs(ModelConfig, "toy", {"lr": 0.5, "epochs": 9},
+                                {**flags, "arch": "gru"}, tmp_path / "c.yaml")
     assert (train.epochs, train.max_steps, train.lr, train.quiet) == (4, 7, 0.01, True)
     assert (model.hidden, model.arch) == (32, "gru")
-    with pytest.raises(UserError, match="c.yaml has an unknown key 'hidden'"):
-        common.build_configs(tmp_path / "c.yaml", {})
+    (tmp_path / "c.yaml").write_text("hiden: 32\n")
+    with pytest.raises(UserError, match="c.yaml has an unknown key 'hiden'"):
+        task_configs(ModelConfig, "toy", {}, {}, tmp_path / "c.yaml")
+
+
+def test_task_configs_resume_from_the_saved_run_and_refuse_another_tasks(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(
+        '{"task": "toy", "train": {"epochs": 3, "lr": 0.25}, "toy": {"hidden": 7}}')
+    train, model = task_configs(ModelConfig, "toy", {"epochs": 9}, {"lr": 0.1}, resume_from=run)
+    assert (train.epochs, train.lr, model.hidden) == (3, 0.1, 7)
+    with pytest.raises(UserError, match="holds a run of task 'toy', not 'other'"):
+        task_configs(ModelConfig, "other", {}, {}, resume_from=run)
+    (run / "config.json").write_text('{"task": ')
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        task_configs(ModelConfig, "toy", {}, {}, resume_from=run)
 
 
 def test_cli_common_fit_turns_ctrl_c_into_exit_130():

@@ -7,26 +7,26 @@ A task's command declares the shared flags with these annotated types::
     def mytask(out: Path = ..., config: common.ConfigOpt = None, epochs: common.EpochsOpt = None,
                ..., resume: common.ResumeOpt = False, quiet: common.QuietOpt = None,
                hidden: int | None = typer.Option(None, "--hidden")):
-        train_cfg, task_cfg = common.build_configs(
-            config, {**common.shared(epochs=epochs, ..., quiet=quiet), "hidden": hidden},
-            MyTaskConfig)
+        train_cfg, task_cfg = rnnkit.train.task_configs(
+            MyTaskConfig, "mytask", MYTASK_DEFAULTS,
+            {**common.shared(epochs=epochs, ..., quiet=quiet), "hidden": hidden}, config,
+            resume_from=out if resume else None)
         ...
         metrics = common.fit(Trainer(model, task, train_cfg, out), resume)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from rnnkit.train import TrainConfig, Trainer, load_config_file, merge_config, resolve_device
+from rnnkit.train import Trainer, resolve_device
 
 __all__ = [
     "ConfigOpt", "EpochsOpt", "MaxStepsOpt", "MaxTimeOpt", "BatchSizeOpt", "LrOpt", "SeedOpt",
-    "DeviceOpt", "ResumeOpt", "QuietOpt", "shared", "build_configs", "fit", "resolve_device",
+    "DeviceOpt", "ResumeOpt", "QuietOpt", "shared", "fit", "resolve_device",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option(
@@ -49,15 +49,6 @@ def shared(**flags: Any) -> dict[str, Any]:
     """The shared flags as config overrides (``max_time``, ``quiet`` ... by their field names);
     flags not given (None) are left out so the config file's values stand."""
     return {k: v for k, v in flags.items() if v is not None}
-
-
-def build_configs(config_file: Path | None, overrides: Mapping[str, Any],
-                  *task_classes: type) -> list[Any]:
-    """``[TrainConfig, *task configs]`` from defaults < ``config_file`` < ``overrides``; each key
-    goes to the first class that has it, unknown keys are a ``UserError``."""
-    file_values = load_config_file(config_file) if config_file is not None else {}
-    return merge_config([TrainConfig, *task_classes], file_values, overrides,
-                        source=f"config file {config_file}")
 
 
 def fit(trainer: Trainer, resume: bool = False) -> dict[str, float]:

@@ -355,32 +355,11 @@ def build(cfg: TranslateConfig, batch_size: int, seed: int = 0, saved: dict | No
 
 def configs(settings: dict[str, Any], config_file: str | Path | None = None,
             resume_from: str | Path | None = None) -> tuple[Any, TranslateConfig]:
-    """``(TrainConfig, TranslateConfig)``: the task's defaults < the settings of the run being
-    resumed < ``config_file`` < ``settings`` (None values in ``settings`` mean "not given")."""
-    from rnnkit.train import TrainConfig, load_config_file, merge_config
+    """``(TrainConfig, TranslateConfig)``: see ``rnnkit.train.task_configs``."""
+    from rnnkit.train import task_configs
 
-    file_values = load_config_file(config_file) if config_file is not None else {}
-    saved = saved_config(resume_from) if resume_from is not None else {}
-    saved_settings = {**saved.get("train", {}), **saved.get("translate", {})}
-    source = f"config file {config_file}" if config_file is not None else "saved run config"
-    return merge_config([TrainConfig, TranslateConfig],
-                        {**TRAIN_DEFAULTS, **saved_settings, **file_values}, settings,
-                        source=source)
-
-
-def saved_config(out: str | Path) -> dict[str, Any]:
-    """The config.json a run directory was started with (empty when it has none)."""
-    file = Path(out) / "config.json"
-    if not file.is_file():
-        return {}
-    try:
-        saved = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError:
-        raise UserError(f"{file} is truncated or corrupt (not valid JSON)") from None
-    if saved.get("task") != TASK:
-        raise UserError(f"{out} holds a run of task {saved.get('task')!r}, not {TASK!r}; it "
-                        "cannot be resumed as translation")
-    return saved
+    return tuple(task_configs(TranslateConfig, TASK, TRAIN_DEFAULTS, settings, config_file,
+                              resume_from))
 
 
 def fit(train_cfg, cfg: TranslateConfig, out: str | Path, resume: bool = False,
@@ -388,9 +367,9 @@ def fit(train_cfg, cfg: TranslateConfig, out: str | Path, resume: bool = False,
     """Build, train, then evaluate the best checkpoint with beam search on the validation (and
     test) pairs: the metrics go to ``metrics_val.json`` / ``metrics_test.json``.
     ``fit_fn(trainer, resume)`` lets the CLI turn Ctrl-C into exit 130."""
-    from rnnkit.train import Trainer
+    from rnnkit.train import Trainer, read_run_config
 
-    saved = saved_config(out) if resume else {}
+    saved = read_run_config(out, TASK) if resume else {}
     test = None
     if cfg.test_src is not None:
         test = read_pairs(cfg.test_src, cfg.test_tgt, "the test source")

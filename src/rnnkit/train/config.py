@@ -8,6 +8,7 @@ dataclasses that has a field of that name (the trainer's, then the task's), so e
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -225,3 +226,37 @@ _BOOLS = {"true": True, "yes": True, "on": True, "1": True,
 
 def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def read_run_config(run_dir: str | Path, task: str) -> dict[str, Any]:
+    """The ``config.json`` a run directory was started with (empty when it has none yet), checked
+    to belong to ``task`` so one task never resumes another's run."""
+    file = Path(run_dir) / "config.json"
+    if not file.is_file():
+        return {}
+    try:
+        saved = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError:
+        raise UserError(f"{file} is truncated or corrupt (not valid JSON).") from None
+    if saved.get("task") != task:
+        raise UserError(f"{run_dir} holds a run of task {saved.get('task')!r}, not {task!r}, so "
+                        f"it cannot be resumed as {task}.")
+    return saved
+
+
+def task_configs(
+    task_class: type,
+    task: str,
+    defaults: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    config_file: str | Path | None = None,
+    resume_from: str | Path | None = None,
+) -> list[Any]:
+    """``[TrainConfig, task config]``: the task's ``defaults`` < the settings of the run being
+    resumed (``resume_from``) < ``config_file`` < ``settings`` (``None`` means "not given")."""
+    file_values = load_config_file(config_file) if config_file is not None else {}
+    saved = read_run_config(resume_from, task) if resume_from is not None else {}
+    source = f"config file {config_file}" if config_file is not None else "the saved run config"
+    return merge_config([TrainConfig, task_class],
+                        {**defaults, **saved.get("train", {}), **saved.get(task, {}),
+                         **file_values}, settings, source=source)
