@@ -177,16 +177,12 @@ def build(cfg: TextGenConfig, batch_size: int, seed: int = 0, tokenizer=None
 
 
 def configs(settings: dict[str, Any], config_file: str | Path | None = None,
-            resume_from: str | Path | None = None) -> tuple[Any, Any]:
-    """``(TrainConfig, TextGenConfig)``: textgen's defaults < the settings of the run being
-    resumed < ``config_file`` < ``settings`` (None values in ``settings`` mean "not given")."""
-    from rnnkit.train import TrainConfig, load_config_file, merge_config
+            resume_from: str | Path | None = None) -> tuple[Any, TextGenConfig]:
+    """``(TrainConfig, TextGenConfig)``: see ``rnnkit.train.task_configs``."""
+    from rnnkit.train import task_configs
 
-    file_values = load_config_file(config_file) if config_file is not None else {}
-    saved = saved_settings(resume_from) if resume_from is not None else {}
-    source = f"config file {config_file}" if config_file is not None else "saved run config"
-    return merge_config([TrainConfig, TextGenConfig], {**TRAIN_DEFAULTS, **saved, **file_values},
-                        settings, source=source)
+    return tuple(task_configs(TextGenConfig, TASK, TRAIN_DEFAULTS, settings, config_file,
+                              resume_from))
 
 
 def fit(train_cfg, cfg: TextGenConfig, out: str | Path, resume: bool = False,
@@ -200,24 +196,6 @@ def fit(train_cfg, cfg: TextGenConfig, out: str | Path, resume: bool = False,
     metrics = fit_fn(trainer, resume) if fit_fn else trainer.fit(resume=resume)
     plot_losses(out)
     return metrics
-
-
-def saved_settings(out: str | Path) -> dict[str, Any]:
-    """The settings a run directory was started with (empty when it has none): what
-    ``--resume`` starts from, so the command need not repeat them."""
-    import json
-
-    file = Path(out) / "config.json"
-    if not file.is_file():
-        return {}
-    try:
-        saved = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError:
-        raise UserError(f"{file} is truncated or corrupt (not valid JSON)") from None
-    if saved.get("task") != TASK:
-        raise UserError(f"{out} holds a run of task {saved.get('task')!r}, not {TASK!r}; it "
-                        "cannot be resumed as text generation")
-    return {**saved.get("train", {}), **saved.get("textgen", {})}
 
 
 def saved_tokenizer(out: str | Path):
@@ -317,17 +295,8 @@ class TextGenerator:
                     if on_text is not None:
                         on_text(i, piece)
 
-        # A step at a few samples is a matrix-vector product per layer: a second CPU thread
-        # costs more in synchronisation than it saves (2x512 LSTM: 980 chars/s on one thread,
-        # 180 on two, BENCHMARKS.md), so sampling runs on one.
-        threads = torch.get_num_threads()
-        if samples <= 4 and next(self.model.parameters()).device.type == "cpu":
-            torch.set_num_threads(1)
-        try:
-            generate(self.model, prompt_ids, length, samples=samples, temperature=temperature,
-                     top_k=top_k, top_p=top_p, seed=seed, on_token=emit)
-        finally:
-            torch.set_num_threads(threads)
+        generate(self.model, prompt_ids, length, samples=samples, temperature=temperature,
+                 top_k=top_k, top_p=top_p, seed=seed, on_token=emit)
         texts = []
         for i, stream in enumerate(streams):
             tail = stream.flush()
