@@ -8,13 +8,15 @@ of training for validation (checkpoint choice), so the model trains on index 10-
 (b) connected digits: 3-7 random recordings concatenated per utterance with short pauses, test
     utterances from test recordings only, training ones from training recordings only; CTC
     decoding, WER over digits (target <= 3%).
+joint (the default): one model trained on the connected utterances and the single training
+    recordings together, tested on both (a) and (b).
 
 Each part writes its utterances as WAV files plus a CSV manifest to a temporary folder and
 trains with ``rnnkit.tasks.speech.train``, as a user would. Reported: training wall time (with
 feature extraction), test accuracy / WER / CER, and the real-time factor of transcription
 (seconds of compute per second of audio: reading, features, network and decoding).
 
-Usage: .venv/bin/python benchmarks/speech_fsdd.py [--part a|b|both] [--max-time 10m]
+Usage: .venv/bin/python benchmarks/speech_fsdd.py [--part a|b|both|joint] [--max-time 10m]
 """
 
 from __future__ import annotations
@@ -86,13 +88,13 @@ def words(text: str) -> str:
     return " ".join(text)  # each digit is a word
 
 
-def run_part(name: str, train_rows, val_rows, test_rows, work: Path, args) -> dict:
-    from rnnkit.metrics.speech import error_rates
+def train_model(name: str, train_rows, val_rows, work: Path, args):
+    """``(recogniser, training seconds, steps)`` of a run trained on ``train_rows``."""
     from rnnkit.tasks import speech
 
     train_csv = write_manifest(work / f"{name}_train.csv", train_rows)
     val_csv = write_manifest(work / f"{name}_val.csv", val_rows)
-    run_dir = work / f"run_{name}"
+    run_dir = (args.keep or work) / f"run_{name}"
     settings = dict(
         features="logmel", n_mels=40, arch="lstm", layers=args.layers, hidden=args.hidden,
         bidirectional=True, subsample=args.subsample, conv_channels=128, dropout=0.1,
@@ -101,7 +103,14 @@ def run_part(name: str, train_rows, val_rows, test_rows, work: Path, args) -> di
         eval_every=args.eval_every)
     t0 = time.perf_counter()
     rec = speech.train(train_csv, run_dir, val=val_csv, **settings)
-    train_s = time.perf_counter() - t0
+    return rec, time.perf_counter() - t0, _last_step(run_dir)
+
+
+def test_model(rec, part: str, train_name: str, train_utts: int, train_s: float, steps,
+               test_rows) -> dict:
+    """Transcribe ``test_rows`` with ``rec``: digit error rates, exact utterances and RTF."""
+    from rnnkit.metrics.speech import error_rates
+
     paths = [p for p, _ in test_rows]
     refs = [t for _, t in test_rows]
     audio_s = sum(sf.info(str(p)).duration for p in paths)
@@ -110,12 +119,11 @@ def run_part(name: str, train_rows, val_rows, test_rows, work: Path, args) -> di
     decode_s = time.perf_counter() - t0
     m = error_rates([words(r) for r in refs], [words(h) for h in hyps])
     exact = sum(r == h for r, h in zip(refs, hyps, strict=True)) / len(refs)
-    steps = _last_step(run_dir)
-    return {"part": name, "train_utts": len(train_rows), "test_utts": len(test_rows),
-            "word_accuracy": 1 - m["wer"] if name == "isolated" else None,
-            "utterance_accuracy": exact, "wer": m["wer"], "cer": m["cer"],
-            "val_cer": rec.metrics["val"]["cer"], "train_s": train_s, "steps": steps,
-            "test_audio_s": audio_s, "transcribe_s": decode_s, "rtf": decode_s / audio_s}
+    return {"part": part, "trained_on": train_name, "train_utts": train_utts,
+            "test_utts": len(test_rows), "utterance_accuracy": exact, "wer": m["wer"],
+            "cer": m["cer"], "val_cer": rec.metrics["val"]["cer"], "train_s": train_s,
+            "steps": steps, "test_audio_s": audio_s, "transcribe_s": decode_s,
+            "rtf": decode_s / audio_s}
 
 
 def _last_step(run_dir: Path) -> int | None:
@@ -128,12 +136,14 @@ def _last_step(run_dir: Path) -> int | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["a", "b", "both"], default="both")
+    ap.add_argument("--part", choices=["a", "b", "both", "joint"], default="joint",
+                    help="a: isolated digits; b: connected; both: one model each; joint: one "
+                         "model trained on both kinds, tested on both")
     ap.add_argument("--max-time", default="10m", help="training budget per part")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--hidden", type=int, default=160)
-    ap.add_argument("--subsample", type=int, default=2)
+    ap.add_argument("--subsample", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--eval-every", type=int, default=None)
@@ -145,6 +155,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
     if not FSDD.is_dir():
@@ -160,24 +171,35 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
         if args.part in ("a", "both"):
-            results.append(run_part("isolated", split["train"], split["val"], split["test"],
-                                    work, args))
+            rec, train_s, steps = train_model("isolated", split["train"], split["val"], work,
+                                              args)
+            results.append(test_model(rec, "isolated", "isolated", len(split["train"]), train_s,
+                                      steps, split["test"]))
             print(json.dumps(results[-1]), flush=True)
-        if args.part in ("b", "both"):
+        if args.part in ("b", "both", "joint"):
             train = connected(split["train"], args.connected_train, work / "ctrain", args.seed)
-            if args.mix_isolated:  # the single training recordings too: digits are learnt
-                train += split["train"]  # sooner from them, sequences from the connected ones
             val = connected(split["val"], 200, work / "cval", args.seed + 1)
             test = connected(split["test"], args.connected_test, work / "ctest", args.seed + 2)
-            results.append(run_part("connected", train, val, test, work, args))
+            name = "connected"
+            if args.mix_isolated or args.part == "joint":  # the single recordings too
+                train, val, name = train + split["train"], val + split["val"], "joint"
+            rec, train_s, steps = train_model(name, train, val, work, args)
+            if args.part == "joint":
+                results.append(test_model(rec, "isolated", name, len(train), train_s, steps,
+                                          split["test"]))
+                print(json.dumps(results[-1]), flush=True)
+            results.append(test_model(rec, "connected", name, len(train), train_s, steps, test))
             print(json.dumps(results[-1]), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    print("| part | train utts | test utts | word acc. | WER | CER | train time | steps | RTF |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| test | trained on | train utts | test utts | word acc. | WER | CER | train time | "
+          "steps | RTF |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         acc = f"{100 * (1 - r['wer']):.2f}%"
-        print(f"| {r['part']} | {r['train_utts']} | {r['test_utts']} | {acc} | "
+        print(f"| {r['part']} | {r['trained_on']} | {r['train_utts']} | {r['test_utts']} | {acc} | "
               f"{100 * r['wer']:.2f}% | {100 * r['cer']:.2f}% | {r['train_s']:.0f} s | "
               f"{r['steps']} | {r['rtf']:.4f} |")
     if args.json:
