@@ -152,17 +152,18 @@ def test_lengths_and_columns(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_parquet_reads_or_says_what_is_missing(tmp_path, capsys):
+def test_parquet_reads(tmp_path, capsys):
+    from rnnkit.data.series import read_table
+
     path = tmp_path / "sales.parquet"
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        path.write_bytes(b"PAR1")
-        assert run([*TRAIN, "--data", str(path), "--out", str(tmp_path / "r")]) == 2
-        assert "pip install pyarrow" in capsys.readouterr().err
-        return
-    daily(120).to_parquet(path)
+    df = daily(120)
+    df.to_parquet(path)
+    pd.testing.assert_frame_equal(read_table(path), df)
     assert run([*TRAIN, "--data", str(path), "--out", str(tmp_path / "r")]) == 0
+    assert "test: " in capsys.readouterr().out
+    path.write_bytes(b"PAR1 not really")
+    assert run([*TRAIN, "--data", str(path), "--out", str(tmp_path / "r2")]) == 2
+    assert "could not be read as a table" in capsys.readouterr().err
 
 
 def test_config_file_unknown_key(tmp_path, capsys):
