@@ -11,8 +11,10 @@ app = typer.Typer(
 )
 train_app = typer.Typer(help="Train a model for a task; writes a run directory.", no_args_is_help=True)
 diagnose_app = typer.Typer(help="Show vanishing gradients and long-range memory.", no_args_is_help=True)
+example_app = typer.Typer(help="Run an example end to end on offline data.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(diagnose_app, name="diagnose")
+app.add_typer(example_app, name="example")
 
 state = {"debug": False}
 
