@@ -208,3 +208,20 @@ def test_pretrained_vectors_fill_the_embedding(tmp_path, capsys):
     weight = clf.model.embedding.weight
     assert weight[vocab.index["good"]].tolist() == [1.0, 2.0, 3.0]
     assert weight[vocab.index["bad"]].tolist() == [-1.0, -2.0, -3.0]
+
+
+def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(48))
+    val = write_csv(tmp_path / "val.csv", make_rows(12, seed=1))
+    out = tmp_path / "run"
+    assert run(["train", "sentiment", "--data", str(train), "--val", str(val), "--out", str(out),
+                "--max-steps", "2", "--ensemble", "2", "--pooling", "attention", *TINY]) == 0
+    clf = sentiment.load(out)
+    assert clf.model.cfg.ensemble == 2 and len(clf.model.members) == 2
+    labels, probs = clf.predict(["a great film", "boring"])
+    torch.testing.assert_close(probs.sum(1), torch.ones(2))
+    assert labels == [clf.labels[i] for i in probs.argmax(1).tolist()]
+    capsys.readouterr()
+    assert run(["classify", str(out), "--text", "a great film", "--explain"]) == 0
+    words = [w.rsplit(":", 1) for w in capsys.readouterr().out.splitlines()[1].split()]
+    assert sum(float(a) for _, a in words) == pytest.approx(1.0, abs=0.02)

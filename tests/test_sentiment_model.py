@@ -5,7 +5,14 @@ import torch
 
 import rnnkit.nn
 from rnnkit.errors import UserError
-from rnnkit.models.classifier import POOLINGS, ClassifierConfig, TextClassifier
+from rnnkit.models.classifier import (
+    POOLINGS,
+    ClassifierConfig,
+    EnsembleClassifier,
+    TextClassifier,
+    build_classifier,
+    members,
+)
 
 ARCHS = [a for a, cls in [("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN"), ("mingru", "MinGRU"),
                           ("minlstm", "MinLSTM")] if hasattr(rnnkit.nn, cls)]
@@ -66,3 +73,27 @@ def test_config_rejects_bad_values():
         ClassifierConfig(vocab_size=5, num_classes=1)
     with pytest.raises(UserError, match="unknown classifier settings: colour"):
         ClassifierConfig.from_dict({"vocab_size": 5, "num_classes": 2, "colour": 1})
+
+
+def test_ensemble_predicts_the_mean_of_its_members_probabilities():
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=20, num_classes=3, hidden=4, embed=4, ensemble=3,
+                           pooling="attention")
+    model = build_classifier(cfg).eval()
+    assert isinstance(model, EnsembleClassifier) and len(members(model)) == 3
+    first = [m.embedding.weight for m in members(model)]
+    assert not torch.equal(first[0], first[1])  # each member starts from its own weights
+    tokens, lengths, y = torch.randint(2, 20, (4, 6)), torch.tensor([6, 5, 3, 1]), \
+        torch.tensor([0, 2, 1, 2])
+    log_probs, loss = model(tokens, lengths, y)
+    outs = [m(tokens, lengths, y) for m in members(model)]
+    mean = torch.stack([torch.softmax(logits, 1) for logits, _ in outs]).mean(0)
+    torch.testing.assert_close(log_probs.exp(), mean)
+    torch.testing.assert_close(loss, torch.stack([member_loss for _, member_loss in outs]).mean())
+    _, weights = model.encode(tokens, lengths)
+    mean_w = torch.stack([m.encode(tokens, lengths)[1] for m in members(model)]).mean(0)
+    torch.testing.assert_close(weights, mean_w)
+    single = build_classifier(ClassifierConfig(vocab_size=20, num_classes=3))
+    assert isinstance(single, TextClassifier) and members(single) == [single]
+    with pytest.raises(UserError, match="ensemble"):
+        ClassifierConfig(vocab_size=20, num_classes=2, ensemble=0)

@@ -39,6 +39,9 @@ def train_sentiment(
     dropout: float | None = typer.Option(None, "--dropout", help="Dropout before the output."),
     word_dropout: float | None = typer.Option(None, "--word-dropout",
                                               help="Share of words dropped in training."),
+    ensemble: int | None = typer.Option(None, "--ensemble", help="Classifiers trained side by "
+                                        "side, probabilities averaged (costs that many times "
+                                        "the compute)."),
     max_len: int | None = typer.Option(None, "--max-len", help="Tokens kept per text."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="word (default) or bpe."),
     min_freq: int | None = typer.Option(None, "--min-freq", help="Rarer words become <unk>."),
@@ -71,7 +74,7 @@ def train_sentiment(
                         batch_size=batch_size, lr=lr, seed=seed, device=device, quiet=quiet),
         "data": str(data), "val": _str(val), "test": _str(test), "arch": arch, "layers": layers,
         "hidden": hidden, "embed": embed, "pooling": pooling, "dropout": dropout,
-        "word_dropout": word_dropout,
+        "word_dropout": word_dropout, "ensemble": ensemble,
         "max_len": max_len, "tokenizer": tokenizer, "min_freq": min_freq, "max_vocab": max_vocab,
         "vectors": _str(vectors), "freeze_vectors": freeze_vectors, "init_from": _str(init_from),
         "class_weights": class_weights, "text_column": text_column, "label_column": label_column,

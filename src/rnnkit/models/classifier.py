@@ -1,12 +1,16 @@
 """A text classifier: embedding -> bidirectional recurrent encoder -> pooling -> dropout -> linear.
 
 Sequences of different lengths share a padded batch; the encoder gets their lengths and the
-pooling a mask, so padding never changes a sequence's result.
+pooling a mask, so padding never changes a sequence's result. ``ensemble > 1`` trains that many
+independently initialised classifiers side by side on the same batches and predicts the mean of
+their probabilities: on small labelled sets the members' errors differ enough that the mean is
+more accurate than any one of them.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -38,6 +42,7 @@ class ClassifierConfig:
     class_weights: list[float] | None = None  # loss weight of each class
     init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
     forget_bias: float | None = None  # LSTM forget-gate bias
+    ensemble: int = 1  # classifiers trained side by side; predictions average their probabilities
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -46,7 +51,7 @@ class ClassifierConfig:
         if self.pooling not in POOLINGS:
             raise UserError(f"the pooling must be one of {', '.join(POOLINGS)}, "
                             f"found {self.pooling!r}.")
-        for name in ("vocab_size", "layers", "hidden", "embed"):
+        for name in ("vocab_size", "layers", "hidden", "embed", "ensemble"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be a positive whole number, "
                                 f"found {getattr(self, name)}.")
@@ -157,3 +162,40 @@ class TextClassifier(nn.Module):
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights)
         return logits, loss
+
+
+class EnsembleClassifier(nn.Module):
+    """``cfg.ensemble`` TextClassifiers, each with its own initialisation and dropout masks, on
+    the same batches. ``forward`` returns the log of the members' mean probabilities (so
+    softmax and argmax work as for one classifier) and the mean of their losses, which gives
+    each member the gradient it would get alone, scaled by 1/ensemble."""
+
+    def __init__(self, cfg: ClassifierConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(TextClassifier(cfg) for _ in range(cfg.ensemble))
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The first member's pooled vectors and the members' mean attention weights."""
+        encoded = [m.encode(tokens, lengths) for m in self.members]
+        weights = None
+        if encoded[0][1] is not None:
+            weights = torch.stack([w for _, w in encoded]).mean(0)
+        return encoded[0][0], weights
+
+    def forward(self, tokens: Tensor, lengths: Tensor, labels: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None]:
+        outs = [m(tokens, lengths, labels) for m in self.members]
+        log_probs = torch.stack([F.log_softmax(logits.float(), dim=-1) for logits, _ in outs])
+        mean_log_prob = torch.logsumexp(log_probs, 0) - math.log(len(outs))
+        loss = None if labels is None else torch.stack([loss for _, loss in outs]).mean()
+        return mean_log_prob, loss
+
+
+def build_classifier(cfg: ClassifierConfig) -> TextClassifier | EnsembleClassifier:
+    return TextClassifier(cfg) if cfg.ensemble == 1 else EnsembleClassifier(cfg)
+
+
+def members(model: TextClassifier | EnsembleClassifier) -> list[TextClassifier]:
+    """The single classifiers of ``model`` (itself when it is one)."""
+    return list(model.members) if isinstance(model, EnsembleClassifier) else [model]
