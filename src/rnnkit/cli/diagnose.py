@@ -3,6 +3,7 @@
 import csv
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,6 +31,17 @@ INIT_HELP = ("Weight init: default (torch's), orthogonal (recurrent weights; not
              "archs only). An arch an init does not apply to keeps the default.")
 FORGET_HELP = ("Bias of the gate that keeps the state (LSTM forget gate, GRU update gate); "
                "gated archs only.")
+
+# Options the three commands share (each command sets its own default).
+ArchOpt = Annotated[str, typer.Option(help=ARCH_HELP)]
+HiddenOpt = Annotated[int, typer.Option(help="Hidden size.")]
+InitOpt = Annotated[str, typer.Option(help=INIT_HELP)]
+ForgetOpt = Annotated[float | None, typer.Option(help=FORGET_HELP)]
+ClipOpt = Annotated[float, typer.Option(help="Gradient-norm clipping while training (0: off).")]
+BatchOpt = Annotated[int, typer.Option(help="Training batch size.")]
+LrOpt = Annotated[float, typer.Option(help="Learning rate (AdamW).")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No training progress; results only.")]
 
 
 def parse_archs(text: str) -> list[str]:
@@ -62,18 +74,18 @@ def check_clip(clip: float | None) -> float | None:
 
 @diagnose_app.command()
 def gradients(
-    arch: str = typer.Option("rnn,lstm,gru,mingru", help=ARCH_HELP),
+    arch: ArchOpt = "rnn,lstm,gru,mingru",
     length: int = typer.Option(200, help="Sequence length T: lags 0 .. T-1 are measured."),
     out: Path = typer.Option(Path("diagnose_out"), help="Directory for the CSV and the PNG."),
     steps: int = typer.Option(300, help="Training steps between the two measurements (0: none)."),
-    hidden: int = typer.Option(64, help="Hidden size."),
-    init: str = typer.Option("default", help=INIT_HELP),
-    forget_bias: float | None = typer.Option(None, help=FORGET_HELP),
-    clip: float = typer.Option(1.0, help="Gradient-norm clipping while training (0: off)."),
-    batch_size: int = typer.Option(64, help="Training batch size."),
-    lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
+    hidden: HiddenOpt = 64,
+    init: InitOpt = "default",
+    forget_bias: ForgetOpt = None,
+    clip: ClipOpt = 1.0,
+    batch_size: BatchOpt = 64,
+    lr: LrOpt = 3e-3,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """Measure how the gradient of the last step's loss decays with the time lag.
 
@@ -118,19 +130,19 @@ def remedies_note(cfg: GradientDiagnosticConfig) -> str:
 
 @diagnose_app.command()
 def adding(
-    arch: str = typer.Option("rnn,lstm,gru", help=ARCH_HELP),
+    arch: ArchOpt = "rnn,lstm,gru",
     length: int = typer.Option(100, help="Sequence length T."),
     steps: int = typer.Option(2000, help="Training steps per arch."),
     out: Path = typer.Option(Path("diagnose_out"),
                              help="Directory for adding_results.csv and the learning curves."),
-    hidden: int = typer.Option(64, help="Hidden size."),
-    init: str = typer.Option("default", help=INIT_HELP),
-    forget_bias: float | None = typer.Option(None, help=FORGET_HELP),
-    clip: float = typer.Option(1.0, help="Gradient-norm clipping (0: off)."),
-    batch_size: int = typer.Option(64, help="Training batch size."),
-    lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
+    hidden: HiddenOpt = 64,
+    init: InitOpt = "default",
+    forget_bias: ForgetOpt = None,
+    clip: ClipOpt = 1.0,
+    batch_size: BatchOpt = 64,
+    lr: LrOpt = 3e-3,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """The adding problem (Hochreiter & Schmidhuber 1997): train each arch, report test MSE.
 
@@ -148,19 +160,19 @@ def adding(
 
 @diagnose_app.command()
 def copy(
-    arch: str = typer.Option("rnn,lstm,gru", help=ARCH_HELP),
+    arch: ArchOpt = "rnn,lstm,gru",
     delay: int = typer.Option(50, help="Steps between the last symbol and the recall signal."),
     steps: int = typer.Option(1000, help="Training steps per arch."),
     out: Path = typer.Option(Path("diagnose_out"),
                              help="Directory for copy_results.csv and the learning curves."),
-    hidden: int = typer.Option(64, help="Hidden size."),
-    init: str = typer.Option("default", help=INIT_HELP),
-    forget_bias: float | None = typer.Option(None, help=FORGET_HELP),
-    clip: float = typer.Option(1.0, help="Gradient-norm clipping (0: off)."),
-    batch_size: int = typer.Option(64, help="Training batch size."),
-    lr: float = typer.Option(3e-3, help="Learning rate (AdamW)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    quiet: bool = typer.Option(False, "--quiet", help="No training progress; results only."),
+    hidden: HiddenOpt = 64,
+    init: InitOpt = "default",
+    forget_bias: ForgetOpt = None,
+    clip: ClipOpt = 1.0,
+    batch_size: BatchOpt = 64,
+    lr: LrOpt = 3e-3,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
 ) -> None:
     """The copy task: remember 10 symbols (of 8) and recall them after DELAY blank steps.
 
