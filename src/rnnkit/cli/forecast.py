@@ -247,23 +247,19 @@ def run_example(name: str, run_dir: Path, picture: Path, quiet: bool,
     if name not in EXAMPLES:
         raise UserError(f"there is no forecasting example {name!r}; choose one of "
                         f"{', '.join(EXAMPLES)}.")
-    import torch
-
     from rnnkit.data import examples
     from rnnkit.tasks import forecast as F
+    from rnnkit.threads import one_thread
 
     example = EXAMPLES[name]
     frame = getattr(examples, example.loader)()
     train_cfg = F.train_config(epochs=example.epochs, quiet=quiet, seed=0,
                                max_time=example.max_time if max_time is None else max_time)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small matrices: one thread is as fast and does not fight others
     try:
-        trained = F.fit(frame, F.ForecastConfig(**example.settings), train_cfg, run_dir)
+        with one_thread():  # small matrices: one thread is as fast and does not fight others
+            trained = F.fit(frame, F.ForecastConfig(**example.settings), train_cfg, run_dir)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    finally:
-        torch.set_num_threads(threads)
     result = trained.test
     m = result.metrics
     typer.echo(f"{example.title}, test {len(result.times)} windows: MAE "

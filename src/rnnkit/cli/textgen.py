@@ -179,17 +179,13 @@ def demo_step(out: Path, quiet: bool, max_time: str = "110s") -> None:
         import shutil
 
         shutil.rmtree(run_dir)
-    import torch
+    from rnnkit.threads import one_thread
 
     # One thread: this small model gains little from a second one, and on a busy machine
     # oversubscribed threads spin-wait and make each step several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         metrics = textgen.fit(train_cfg, cfg, run_dir)
         sample = textgen.load(run_dir).generate("def ", 300, temperature=0.7, seed=0)
-    finally:
-        torch.set_num_threads(threads)
     plot = textgen.plot_losses(run_dir, out / "textgen_loss.png")
     typer.echo(f"validation: {metrics['val_bpc']:.2f} bits per character "
                f"(loss {metrics['val_loss']:.3f} nats); loss curve in {plot}")

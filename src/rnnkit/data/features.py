@@ -10,8 +10,6 @@ triangle scaled to unit area), which is also librosa's default and is checked ag
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -59,18 +57,6 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread inside: one short recording's spectrogram is too small to share
-    out, and on a busy machine waiting for a second thread made featurising 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def hz_to_mel(f: torch.Tensor) -> torch.Tensor:

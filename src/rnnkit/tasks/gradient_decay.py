@@ -23,10 +23,10 @@ from rnnkit.tasks.memory_tasks import (
     AddingTask,
     MemoryTaskConfig,
     adding_batch,
-    one_thread,
     seeded_generator,
     train_task,
 )
+from rnnkit.threads import one_thread
 
 # The relative norm below which the signal from that lag counts as gone.
 VANISHED = 1e-6

@@ -16,7 +16,6 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from torch import Tensor
 
 from rnnkit.errors import UserError
 from rnnkit.models.sequence_regressor import SequenceRegressor, SequenceRegressorConfig
+from rnnkit.threads import one_thread
 
 ADDING_BASELINE_MSE = 1 / 6
 COPY_SYMBOLS = 10  # how many symbols to remember
@@ -200,21 +200,6 @@ class CopyTask(MemoryTask):
 
 
 TASKS = {"adding": AddingTask, "copy": CopyTask}
-
-
-@contextmanager
-def one_thread():
-    """Run torch on one thread inside the block, then restore the count.
-
-    The per-step matrix products of these small models are too small for threads to pay, and on
-    a machine whose cores are busy with other work, waiting threads made them 10x slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def train_task(model, task, *, steps: int, lr: float, clip: float | None, seed: int,

@@ -31,13 +31,13 @@ from rnnkit.data.features import (
     Featurizer,
     StreamingFeatures,
     normalize_utterance,
-    single_thread,
     spec_augment,
 )
 from rnnkit.errors import UserError
 from rnnkit.metrics.speech import error_rates, write_utterance_errors
 from rnnkit.models.ctc_decoding import CharNgramLM, greedy_decode, prefix_beam_search
 from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+from rnnkit.threads import one_thread
 
 TASK = "speech"
 
@@ -169,7 +169,7 @@ def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cf
     utts = read_utterances(source, cfg.lowercase)
     out = SpeechData([], [], [], [], str(source))
     problems: list[str] = []
-    with single_thread():
+    with one_thread():
         for utt in utts:
             try:
                 feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
@@ -490,7 +490,7 @@ class Recognizer:
         beam search (with the character LM when ``lm_weight > 0``)."""
         if isinstance(paths, str | Path):
             paths = [paths]
-        with single_thread():
+        with one_thread():
             feats = [self.features_of(p) for p in paths]
         return decode_features(self.model, feats, self.alphabet, beam=beam,
                                lm=self._lm(lm_weight), lm_weight=lm_weight)[1]
