@@ -225,3 +225,32 @@ def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
     assert run(["classify", str(out), "--text", "a great film", "--explain"]) == 0
     words = [w.rsplit(":", 1) for w in capsys.readouterr().out.splitlines()[1].split()]
     assert sum(float(a) for _, a in words) == pytest.approx(1.0, abs=0.02)
+
+
+def test_subword_vectors_give_unseen_words_their_spelling(tmp_path):
+    train = write_csv(tmp_path / "train.csv", make_rows(48) + [("a one-off gem", "pos")])
+    out = tmp_path / "run"
+    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps", "1",
+                *TINY]) == 0
+    clf = sentiment.load(out)
+    emb, vocab = clf.model.embedding, clf.encoder.vocab
+    # every training word has an id; only the ones seen twice (min_freq 2) a row of their own
+    assert "gem" in vocab and vocab.index["gem"] >= emb.num_words > vocab.index["film"]
+    known = len(vocab)
+    x = torch.tensor(clf._encode(["gems", "zzzq"], "test")[0].tolist() +
+                     clf._encode(["zzzq"], "test")[0].tolist())
+    assert x.tolist() == [known, known + 1]  # new words get new ids, the same one each time
+    with torch.no_grad():
+        vec = emb(x)
+        unk = emb.word.weight[1]
+    assert not torch.allclose(vec[0], unk) and not torch.allclose(vec[0], vec[1])
+    # what is saved is the training words only, so a reloaded model starts from them again
+    saved = json.loads((out / "config.json").read_text())["tokenizer"]
+    assert len(saved["tokens"]) == known and saved["open"] is True
+    assert len(sentiment.load(out).encoder.vocab) == known
+    # --no-subwords: one plain embedding row per frequent word, the rest <unk>
+    assert run(["train", "sentiment", "--data", str(train), "--out", str(tmp_path / "plain"),
+                "--max-steps", "1", "--no-subwords", *TINY]) == 0
+    plain = sentiment.load(tmp_path / "plain")
+    assert isinstance(plain.model.embedding, torch.nn.Embedding)
+    assert plain.encoder.encode("gem zzzq") == [1, 1]

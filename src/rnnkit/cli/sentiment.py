@@ -44,7 +44,11 @@ def train_sentiment(
                                         "the compute)."),
     max_len: int | None = typer.Option(None, "--max-len", help="Tokens kept per text."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="word (default) or bpe."),
-    min_freq: int | None = typer.Option(None, "--min-freq", help="Rarer words become <unk>."),
+    min_freq: int | None = typer.Option(None, "--min-freq", help="Rarer words have no vector "
+                                        "of their own (only their n-grams', or <unk>'s)."),
+    subwords: bool | None = typer.Option(None, "--subwords/--no-subwords", help="Word vectors "
+                                         "add their character n-grams' (default on), so rare "
+                                         "and unseen words get a vector from their spelling."),
     max_vocab: int | None = typer.Option(None, "--max-vocab", help="Most words kept."),
     vectors: Path | None = typer.Option(None, "--vectors", help="GloVe or word2vec text file."),
     freeze_vectors: bool | None = typer.Option(None, "--freeze-vectors",
@@ -76,6 +80,7 @@ def train_sentiment(
         "hidden": hidden, "embed": embed, "pooling": pooling, "dropout": dropout,
         "word_dropout": word_dropout, "ensemble": ensemble,
         "max_len": max_len, "tokenizer": tokenizer, "min_freq": min_freq, "max_vocab": max_vocab,
+        "subwords": subwords,
         "vectors": _str(vectors), "freeze_vectors": freeze_vectors, "init_from": _str(init_from),
         "class_weights": class_weights, "text_column": text_column, "label_column": label_column,
         "data_format": data_format, "val_fraction": val_fraction,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,16 @@ from rnnkit.errors import UserError
 
 DEFAULT_PATTERN = r"\w+(?:[-'’]\w+)*|['’]\w+|[^\w\s]"
 PAD, UNK = "<pad>", "<unk>"
+NGRAM_SIZES = (3, 4, 5)  # character n-grams of subword-aware word vectors
+
+
+def char_ngrams(word: str, buckets: int, sizes: tuple[int, ...] = NGRAM_SIZES) -> list[int]:
+    """The hash buckets of ``word``'s character n-grams, the word marked as ``<word>`` so
+    prefixes and suffixes differ from inner parts. CRC-32 keeps the buckets the same in every
+    process and on every machine (Python's ``hash`` of a string does not)."""
+    marked = f"<{word}>"
+    return [zlib.crc32(marked[i:i + n].encode("utf-8")) % buckets
+            for n in sizes for i in range(len(marked) - n + 1)]
 
 
 class WordTokenizer:
@@ -76,6 +87,13 @@ class Vocab:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def add(self, token: str) -> int:
+        """``token``'s id, appending it if new."""
+        if token not in self.index:
+            self.index[token] = len(self.tokens)
+            self.tokens.append(token)
+        return self.index[token]
 
     def __contains__(self, token: str) -> bool:
         return token in self.index

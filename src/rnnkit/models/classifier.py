@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import UserError
+from rnnkit.nn.subword_embedding import SubwordEmbedding
 
 ARCHS = ("lstm", "gru", "rnn", "mingru", "minlstm")
 POOLINGS = ("last", "max", "mean", "attention")
@@ -27,7 +28,7 @@ _LAYER_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU",
 
 @dataclass
 class ClassifierConfig:
-    vocab_size: int
+    vocab_size: int  # word rows; with subwords, higher ids are words known by their n-grams only
     num_classes: int
     arch: str = "lstm"
     layers: int = 1
@@ -43,6 +44,7 @@ class ClassifierConfig:
     init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
     forget_bias: float | None = None  # LSTM forget-gate bias
     ensemble: int = 1  # classifiers trained side by side; predictions average their probabilities
+    subword_buckets: int = 0  # > 0: word vectors add their character n-grams' (SubwordEmbedding)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -57,6 +59,9 @@ class ClassifierConfig:
                                 f"found {getattr(self, name)}.")
         if self.num_classes < 2:
             raise UserError(f"a classifier needs at least two classes, found {self.num_classes}.")
+        if self.subword_buckets < 0:
+            raise UserError(f"subword_buckets must be 0 (off) or positive, "
+                            f"found {self.subword_buckets}.")
         for name in ("dropout", "embed_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UserError(f"{name} must be in [0, 1), found {getattr(self, name)}.")
@@ -101,7 +106,11 @@ class TextClassifier(nn.Module):
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
         self.cfg = cfg
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed, padding_idx=cfg.pad_id)
+        if cfg.subword_buckets:
+            self.embedding = SubwordEmbedding(cfg.vocab_size, cfg.embed, cfg.subword_buckets,
+                                              padding_idx=cfg.pad_id)
+        else:
+            self.embedding = nn.Embedding(cfg.vocab_size, cfg.embed, padding_idx=cfg.pad_id)
         self.embed_dropout = nn.Dropout(cfg.embed_dropout)
         self.rnn = encoder_layer(cfg)
         # Layers with rnnkit's API take lengths; any torch.nn-like layer gets a PackedSequence.

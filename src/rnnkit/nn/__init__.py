@@ -8,5 +8,7 @@ from rnnkit.nn import init
 from rnnkit.nn.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.nn.minrnn import MinGRU, MinLSTM
 from rnnkit.nn.recurrent import GRU, LSTM, RNN
+from rnnkit.nn.subword_embedding import SubwordEmbedding
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "init", "MinGRU", "MinLSTM"]
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "init", "MinGRU", "MinLSTM",
+           "SubwordEmbedding"]

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from rnnkit.data.bucketing import BucketBatchSampler
 from rnnkit.data.table import LabelledTexts, label_order, read_labelled, stratified_split
-from rnnkit.data.vocab import DEFAULT_PATTERN, Vocab, WordTokenizer
+from rnnkit.data.vocab import DEFAULT_PATTERN, Vocab, WordTokenizer, char_ngrams
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, plot_confusion_matrix
 from rnnkit.models.classifier import (
@@ -37,6 +37,7 @@ from rnnkit.models.classifier import (
     build_classifier,
     members,
 )
+from rnnkit.nn.subword_embedding import SubwordEmbedding
 
 TASK = "sentiment"
 
@@ -57,7 +58,10 @@ class SentimentConfig:
     # words
     lowercase: bool = True
     token_pattern: str = DEFAULT_PATTERN
-    min_freq: int = 2  # rarer words become <unk>, so <unk> is trained
+    min_freq: int = 2  # rarer words share the <unk> row, so <unk> is trained
+    subwords: bool = True  # word vectors add their character n-grams': rare and unseen words
+    # get a vector from their spelling (fastText-style)
+    subword_buckets: int = 16384  # hash buckets of the n-grams
     max_vocab: int | None = 50_000
     max_len: int = 200  # tokens per text; longer ones are truncated
     vectors: str | None = None  # GloVe or word2vec text file
@@ -84,6 +88,9 @@ class SentimentConfig:
             raise UserError(f"tokenizer must be word or bpe, found {self.tokenizer!r}.")
         if self.class_weights not in ("none", "balanced"):
             raise UserError(f"class_weights must be none or balanced, found {self.class_weights!r}.")
+        if self.subword_buckets < 1:
+            raise UserError(f"subword_buckets must be a positive number, "
+                            f"found {self.subword_buckets}.")
         if self.max_len < 1:
             raise UserError(f"max_len must be a positive number of tokens, found {self.max_len}.")
 
@@ -109,25 +116,37 @@ def _note(message: str) -> None:
 # -- tokenizers ---------------------------------------------------------------------------------
 
 class WordEncoder:
-    """Text -> word ids with a ``WordTokenizer`` and a ``Vocab``."""
+    """Text -> word ids with a ``WordTokenizer`` and a ``Vocab``.
+
+    ``rows``: the first ``rows`` ids have a vector of their own (the default: all). An ``open``
+    encoder (subword-aware vectors) gives every new word it meets an id of its own instead of
+    ``<unk>``, so the model can build its vector from its spelling; only the training words
+    (``known``) are saved.
+    """
 
     pad_id: int | None = Vocab.pad_id
 
-    def __init__(self, tokenizer: WordTokenizer, vocab: Vocab):
+    def __init__(self, tokenizer: WordTokenizer, vocab: Vocab, rows: int | None = None,
+                 open: bool = False):
         self.tokenizer, self.vocab = tokenizer, vocab
+        self.rows = len(vocab) if rows is None else rows
+        self.open, self.known = open, len(vocab)
 
     def tokens(self, text: str) -> list[str]:
         return self.tokenizer(text)
 
     def encode(self, text: str) -> list[int]:
+        if self.open:
+            return [self.vocab.add(t) for t in self.tokens(text)]
         return self.vocab.encode(self.tokens(text))
 
     @property
     def vocab_size(self) -> int:
-        return len(self.vocab)
+        return self.rows
 
     def to_dict(self) -> dict:
-        return {"kind": "word", **self.tokenizer.to_dict(), **self.vocab.to_dict()}
+        return {"kind": "word", **self.tokenizer.to_dict(), "tokens": self.vocab.tokens[:self.known],
+                "rows": self.rows, "open": self.open}
 
 
 class SubwordEncoder:
@@ -155,7 +174,8 @@ class SubwordEncoder:
 
 def encoder_from_dict(d: dict):
     if d.get("kind") == "word":
-        return WordEncoder(WordTokenizer.from_dict(d), Vocab.from_dict(d))
+        return WordEncoder(WordTokenizer.from_dict(d), Vocab.from_dict(d), d.get("rows"),
+                           d.get("open", False))
     if d.get("kind") == "subword":
         from rnnkit.data.tokenizers import tokenizer_from_dict
 
@@ -285,8 +305,23 @@ def _build_encoder(cfg: SentimentConfig, texts: list[str], lm_run):
 
         return SubwordEncoder(BPETokenizer.train(texts, vocab_size=cfg.bpe_vocab))
     tokenizer = WordTokenizer(cfg.lowercase, cfg.token_pattern)
-    return WordEncoder(tokenizer, Vocab.build((tokenizer(t) for t in texts), cfg.min_freq,
-                                              cfg.max_vocab))
+    words = [tokenizer(t) for t in texts]
+    vocab = Vocab.build(words, cfg.min_freq, cfg.max_vocab)
+    if not cfg.subwords:
+        return WordEncoder(tokenizer, vocab)
+    # every training word gets an id (its n-grams count); the frequent ones also get a row
+    return WordEncoder(tokenizer, Vocab.build(words), rows=len(vocab), open=True)
+
+
+def index_subwords(model: TextClassifier | EnsembleClassifier, encoder) -> None:
+    """Tell subword-aware embeddings the n-grams of the words the encoder has ids for (new
+    words appear whenever an open encoder reads new text)."""
+    for member in members(model):
+        emb = member.embedding
+        if isinstance(emb, SubwordEmbedding) and emb.indexed < len(encoder.vocab):
+            emb.add_words([[] if i < 2 else char_ngrams(word, emb.buckets)
+                           for i, word in enumerate(encoder.vocab.tokens[emb.indexed:],
+                                                    emb.indexed)])
 
 
 def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | None = None
@@ -326,7 +361,9 @@ def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | No
     val_y = torch.tensor([index[y] for y in val.labels], dtype=torch.long)
 
     vectors = None
-    changes: dict[str, Any] = {"class_weights": weights, "pad_id": encoder.pad_id}
+    subwords = isinstance(encoder, WordEncoder) and encoder.open
+    changes: dict[str, Any] = {"class_weights": weights, "pad_id": encoder.pad_id,
+                               "subword_buckets": cfg.subword_buckets if subwords else 0}
     lm = lm_run.model if lm_run is not None else None
     if saved is not None:
         model_cfg = ClassifierConfig.from_dict(saved["model"])
@@ -350,6 +387,7 @@ def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | No
             member.embedding.weight.requires_grad_(not cfg.freeze_vectors)
         if lm is not None:
             copied = copy_language_model(lm, member)
+    index_subwords(model, encoder)
     if lm is not None:
         _note(f"encoder: the embedding and {len(copied)} recurrent tensors start from the "
               f"language model in {cfg.init_from}.")
@@ -364,7 +402,7 @@ def _read_vectors(path: str, encoder, texts: list[str]) -> tuple[torch.Tensor, t
     counts = Counter(t for text in texts for t in encoder.tokens(text))
     matrix, found, coverage = read_vectors(path, encoder.vocab, counts)
     _note(f"word vectors: {coverage} found in {path}.")
-    return matrix, found
+    return matrix[:encoder.rows], found[:encoder.rows]  # words without a row keep their n-grams
 
 
 def copy_language_model(lm, model: TextClassifier) -> list[str]:
@@ -457,7 +495,9 @@ class SentimentClassifier:
         self.metrics: dict[str, Any] = {}
 
     def _encode(self, texts: Sequence[str], source: str) -> list[torch.Tensor]:
-        return encode_texts(self.encoder, texts, self.max_len, source)
+        seqs = encode_texts(self.encoder, texts, self.max_len, source)
+        index_subwords(self.model, self.encoder)
+        return seqs
 
     def predict_proba(self, texts: Sequence[str], source: str = "the input") -> torch.Tensor:
         """Class probabilities ``(len(texts), classes)``, columns in the order of ``labels``."""
@@ -536,6 +576,7 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Senti
     except RuntimeError:
         raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
                         "(edited or mixed-up checkpoint files).") from None
+    index_subwords(model, encoder)
     return SentimentClassifier(model.to(device), encoder, labels, config)
 
 
