@@ -229,9 +229,13 @@ def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
 
 def test_subword_vectors_give_unseen_words_their_spelling(tmp_path):
     train = write_csv(tmp_path / "train.csv", make_rows(48) + [("a one-off gem", "pos")])
+    # validation and test words the training data never had
+    val = write_csv(tmp_path / "val.csv", [("a superbly made film", "pos"), ("dullest", "neg")])
+    test = write_csv(tmp_path / "test.csv", [("boringly told", "neg"), ("a gem", "pos")])
     out = tmp_path / "run"
-    assert run(["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps", "1",
-                *TINY]) == 0
+    assert run(["train", "sentiment", "--data", str(train), "--val", str(val), "--test", str(test),
+                "--out", str(out), "--max-steps", "1", *TINY]) == 0
+    assert json.loads((out / "metrics_val.json").read_text())["examples"] == 2
     clf = sentiment.load(out)
     emb, vocab = clf.model.embedding, clf.encoder.vocab
     # every training word has an id; only the ones seen twice (min_freq 2) a row of their own
