@@ -214,17 +214,53 @@ def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
     train = write_csv(tmp_path / "train.csv", make_rows(48))
     val = write_csv(tmp_path / "val.csv", make_rows(12, seed=1))
     out = tmp_path / "run"
-    assert run(["train", "sentiment", "--data", str(train), "--val", str(val), "--out", str(out),
-                "--max-steps", "2", "--ensemble", "2", "--pooling", "attention", *TINY]) == 0
+    args = ["train", "sentiment", "--data", str(train), "--val", str(val), "--max-steps", "2",
+            "--pooling", "attention", *TINY]
+    # two members in two worker processes
+    assert run([*args, "--out", str(out), "--ensemble", "2", "--workers", "2"]) == 0
     clf = sentiment.load(out)
     assert clf.model.cfg.ensemble == 2 and len(clf.model.members) == 2
     labels, probs = clf.predict(["a great film", "boring"])
     torch.testing.assert_close(probs.sum(1), torch.ones(2))
     assert labels == [clf.labels[i] for i in probs.argmax(1).tolist()]
+    # member k is the classifier a run with seed k would train on its own
+    assert run([*args, "--out", str(tmp_path / "alone"), "--seed", "1"]) == 0
+    alone = sentiment.load(tmp_path / "alone").model.state_dict()
+    member = clf.model.members[1].state_dict()
+    assert alone.keys() == member.keys()
+    for name in alone:
+        torch.testing.assert_close(member[name], alone[name], atol=1e-5, rtol=1e-4)
+    assert not torch.equal(clf.model.members[0].output.weight, clf.model.members[1].output.weight)
+    # the ensemble predicts the mean of its members' probabilities
+    x, lengths = torch.tensor([[2, 3, 4]]), torch.tensor([3])
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(x, lengths)[0], 1) for m in clf.model.members]).mean(0)
+        torch.testing.assert_close(torch.softmax(clf.model(x, lengths)[0], 1), mean)
     capsys.readouterr()
     assert run(["classify", str(out), "--text", "a great film", "--explain"]) == 0
     words = [w.rsplit(":", 1) for w in capsys.readouterr().out.splitlines()[1].split()]
     assert sum(float(a) for _, a in words) == pytest.approx(1.0, abs=0.02)
+
+
+def test_ensemble_in_one_process_resumes_and_shares_the_split(tmp_path, capsys):
+    train = write_csv(tmp_path / "train.csv", make_rows(60))
+    out = tmp_path / "run"
+    args = ["train", "sentiment", "--data", str(train), "--out", str(out), "--max-steps", "1",
+            "--ensemble", "3", "--workers", "1", "--seed", "5", *TINY]
+    assert run(args) == 0
+    members = [json.loads((out / "members" / f"member-{k}" / "config.json").read_text())
+               for k in range(3)]
+    assert [m["train"]["seed"] for m in members] == [5, 6, 7]
+    assert {m["sentiment"]["split_seed"] for m in members} == {5}  # one validation split
+    assert json.loads((out / "metrics_val.json").read_text())["examples"] == 6
+    # a second run into the same directory needs --resume; resuming keeps finished members
+    capsys.readouterr()
+    assert run(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    before = (out / "members" / "member-2" / "best").resolve()
+    assert run([*args, "--resume"]) == 0
+    assert (out / "members" / "member-2" / "best").resolve() == before
+    assert sentiment.load(out).model.cfg.ensemble == 3
 
 
 def test_subword_vectors_give_unseen_words_their_spelling(tmp_path):

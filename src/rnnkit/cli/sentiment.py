@@ -39,9 +39,11 @@ def train_sentiment(
     dropout: float | None = typer.Option(None, "--dropout", help="Dropout before the output."),
     word_dropout: float | None = typer.Option(None, "--word-dropout",
                                               help="Share of words dropped in training."),
-    ensemble: int | None = typer.Option(None, "--ensemble", help="Classifiers trained side by "
-                                        "side, probabilities averaged (costs that many times "
-                                        "the compute)."),
+    ensemble: int | None = typer.Option(None, "--ensemble", help="Classifiers trained with "
+                                        "their own seeds, probabilities averaged (costs that "
+                                        "many times the compute)."),
+    workers: int | None = typer.Option(None, "--workers", help="Ensemble members trained at "
+                                       "once (default: one per CPU core; 1 on a GPU)."),
     max_len: int | None = typer.Option(None, "--max-len", help="Tokens kept per text."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="word (default) or bpe."),
     min_freq: int | None = typer.Option(None, "--min-freq", help="Rarer words have no vector "
@@ -78,7 +80,7 @@ def train_sentiment(
                         batch_size=batch_size, lr=lr, seed=seed, device=device, quiet=quiet),
         "data": str(data), "val": _str(val), "test": _str(test), "arch": arch, "layers": layers,
         "hidden": hidden, "embed": embed, "pooling": pooling, "dropout": dropout,
-        "word_dropout": word_dropout, "ensemble": ensemble,
+        "word_dropout": word_dropout, "ensemble": ensemble, "workers": workers,
         "max_len": max_len, "tokenizer": tokenizer, "min_freq": min_freq, "max_vocab": max_vocab,
         "subwords": subwords,
         "vectors": _str(vectors), "freeze_vectors": freeze_vectors, "init_from": _str(init_from),
@@ -86,7 +88,10 @@ def train_sentiment(
         "data_format": data_format, "val_fraction": val_fraction,
     }
     train_cfg, cfg = sentiment.configs(settings, config, resume_from=out if resume else None)
-    report = sentiment.fit(train_cfg, cfg, out, resume, fit_fn=common.fit)
+    try:
+        report = sentiment.fit(train_cfg, cfg, out, resume, fit_fn=common.fit)
+    except KeyboardInterrupt:  # ensemble workers save their checkpoints, like the trainer
+        raise typer.Exit(130) from None
     for split in ("val", "test"):
         if split in report:
             m = report[split]

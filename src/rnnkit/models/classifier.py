@@ -1,10 +1,10 @@
 """A text classifier: embedding -> bidirectional recurrent encoder -> pooling -> dropout -> linear.
 
 Sequences of different lengths share a padded batch; the encoder gets their lengths and the
-pooling a mask, so padding never changes a sequence's result. ``ensemble > 1`` trains that many
-independently initialised classifiers side by side on the same batches and predicts the mean of
-their probabilities: on small labelled sets the members' errors differ enough that the mean is
-more accurate than any one of them.
+pooling a mask, so padding never changes a sequence's result. ``ensemble > 1`` holds that many
+classifiers (trained independently, see ``rnnkit.tasks.sentiment_ensemble``) and predicts the
+mean of their probabilities: on small labelled sets the members' errors differ enough that the
+mean is more accurate than any one of them.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ClassifierConfig:
     class_weights: list[float] | None = None  # loss weight of each class
     init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
     forget_bias: float | None = None  # LSTM forget-gate bias
-    ensemble: int = 1  # classifiers trained side by side; predictions average their probabilities
+    ensemble: int = 1  # classifiers whose probabilities predictions average
     subword_buckets: int = 0  # > 0: word vectors add their character n-grams' (SubwordEmbedding)
 
     def __post_init__(self):
@@ -174,10 +174,9 @@ class TextClassifier(nn.Module):
 
 
 class EnsembleClassifier(nn.Module):
-    """``cfg.ensemble`` TextClassifiers, each with its own initialisation and dropout masks, on
-    the same batches. ``forward`` returns the log of the members' mean probabilities (so
-    softmax and argmax work as for one classifier) and the mean of their losses, which gives
-    each member the gradient it would get alone, scaled by 1/ensemble."""
+    """``cfg.ensemble`` TextClassifiers. ``forward`` returns the log of the members' mean
+    probabilities (so softmax and argmax work as for one classifier) and the mean of their
+    losses."""
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()

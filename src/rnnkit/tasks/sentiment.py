@@ -80,8 +80,10 @@ class SentimentConfig:
     word_dropout: float = 0.25  # small labelled sets overfit to a few words without it
     init: str = "default"
     forget_bias: float | None = None
-    ensemble: int = 1  # classifiers trained side by side (own init and dropout), probabilities
-    # averaged: costs ensemble x the compute, buys accuracy on small labelled sets
+    ensemble: int = 1  # classifiers trained one by one (own seed), probabilities averaged:
+    # costs ensemble x the compute, buys accuracy on small labelled sets
+    workers: int | None = None  # ensemble members trained at once; None: one per CPU core
+    split_seed: int | None = None  # seed of the stratified validation split; None: the run's
 
     def __post_init__(self):
         if self.tokenizer not in ("word", "bpe"):
@@ -340,7 +342,8 @@ def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | No
     if cfg.val is not None:
         val = read_split(cfg.val, cfg)
     else:
-        train, val = stratified_split(train, cfg.val_fraction, seed)
+        split_seed = seed if cfg.split_seed is None else cfg.split_seed
+        train, val = stratified_split(train, cfg.val_fraction, split_seed)
     check_labels(train, labels)
     check_labels(val, labels)
     lm_run = None
@@ -438,9 +441,14 @@ def fit(train_cfg, cfg: SentimentConfig, out: str | Path, resume: bool = False,
         fit_fn: Callable | None = None) -> dict[str, Any]:
     """Build, train, then evaluate the best checkpoint on the validation (and test) data: the
     metrics go to ``metrics_val.json`` / ``metrics_test.json``, the confusion matrices to PNGs.
-    ``fit_fn(trainer, resume)`` lets the CLI turn Ctrl-C into exit 130."""
+    ``fit_fn(trainer, resume)`` lets the CLI turn Ctrl-C into exit 130. An ensemble
+    (``cfg.ensemble > 1``) is trained member by member, see ``rnnkit.tasks.sentiment_ensemble``."""
     from rnnkit.train import Trainer, read_run_config
 
+    if cfg.ensemble > 1:
+        from rnnkit.tasks.sentiment_ensemble import fit_ensemble
+
+        return fit_ensemble(train_cfg, cfg, out, resume, fit_fn)
     saved = read_run_config(out, TASK) if resume else {}
     test = read_split(cfg.test, cfg) if cfg.test is not None else None
     task, model = build(cfg, train_cfg.batch_size, train_cfg.seed, saved or None)
