@@ -101,6 +101,7 @@ def main() -> int:
                     "shared among the workers)")
     ap.add_argument("--workers", type=int, default=None, help="members trained at once "
                     "(default: one per core)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of member 0 (member k: seed + k)")
     ap.add_argument("--speed-steps", type=int, default=20, help="steps per speed sample")
     ap.add_argument("--out", type=Path, default=None, help="run directory (default: temporary)")
     args = ap.parse_args()
@@ -124,7 +125,8 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="sst2-"))
     t0 = time.perf_counter()
     clf = sentiment.train(files[0], out, val=files[1], test=files[2], max_time=args.max_time,
-                          quiet=True, workers=workers, **SETTINGS)
+                          quiet=True, workers=workers, seed=args.seed,
+                          **SETTINGS)
     wall = time.perf_counter() - t0
     config = json.loads((out / "config.json").read_text())
     trained, trained_cfg = config["train"], config["sentiment"]
@@ -141,7 +143,7 @@ def main() -> int:
     print(f"machine: {platform.machine()} {platform.processor() or ''}, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads, {workers} workers, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"settings: {SETTINGS} (lr {trained['lr']}, batch {batch_size}, "
+    print(f"settings: {SETTINGS} (seed {args.seed}, lr {trained['lr']}, batch {batch_size}, "
           f"budget {args.max_time})")
     print()
     print("| measure | value |")

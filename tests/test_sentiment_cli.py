@@ -220,9 +220,13 @@ def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
     assert run([*args, "--out", str(out), "--ensemble", "2", "--workers", "2"]) == 0
     clf = sentiment.load(out)
     assert clf.model.cfg.ensemble == 2 and len(clf.model.members) == 2
-    labels, probs = clf.predict(["a great film", "boring"])
-    torch.testing.assert_close(probs.sum(1), torch.ones(2))
+    labels, probs = clf.predict(["a great film", "boring", "a greatish filmlet"])
+    torch.testing.assert_close(probs.sum(1), torch.ones(3))
     assert labels == [clf.labels[i] for i in probs.argmax(1).tolist()]
+    # new words are indexed once, for all members
+    first, second = (m.embedding for m in clf.model.members)
+    assert first.indexed == second.indexed == len(clf.encoder.vocab)
+    assert second.flat is first.flat
     # member k is the classifier a run with seed k would train on its own
     assert run([*args, "--out", str(tmp_path / "alone"), "--seed", "1"]) == 0
     alone = sentiment.load(tmp_path / "alone").model.state_dict()

@@ -155,3 +155,31 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no usable CUDA GPU"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_fused_optimizer_matches_the_per_operation_one(optimizer):
+    """The trainer's optimiser uses the fused kernel; ten steps of it and of torch's plain
+    (foreach=False) implementation end at the same weights."""
+    import torch
+
+    from rnnkit.train.trainer import build_optimizer
+
+    torch.manual_seed(0)
+    start = [torch.randn(50, 8), torch.randn(8)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(10)]
+    cfg = TrainConfig(optimizer=optimizer, lr=1e-2, weight_decay=0.05)
+    results = []
+    for fused in (True, False):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        opt = build_optimizer(params, cfg)
+        if not fused:
+            opt = type(opt)(params, lr=cfg.lr, weight_decay=0.05, foreach=False)
+        assert opt.defaults["fused"] is (True if fused else None)
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            opt.step()
+        results.append(params)
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

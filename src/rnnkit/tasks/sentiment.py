@@ -9,7 +9,10 @@ From Python::
     clf.evaluate("test.csv")                       # accuracy, macro-F1, per class, confusion
 
 Texts are split into words (or, when the encoder starts from a text-generation run, into that
-run's tokens), batched by similar length, and read by a bidirectional recurrent encoder.
+run's tokens), batched by similar length, and read by a bidirectional recurrent encoder. A word's
+vector adds its character n-grams' (``subwords``), so words rare or unseen in training still
+get one from their spelling. ``ensemble=N`` trains N classifiers and averages them
+(``rnnkit.tasks.sentiment_ensemble``).
 """
 
 from __future__ import annotations
@@ -318,12 +321,15 @@ def _build_encoder(cfg: SentimentConfig, texts: list[str], lm_run):
 def index_subwords(model: TextClassifier | EnsembleClassifier, encoder) -> None:
     """Tell subword-aware embeddings the n-grams of the words the encoder has ids for (new
     words appear whenever an open encoder reads new text)."""
-    for member in members(model):
-        emb = member.embedding
-        if isinstance(emb, SubwordEmbedding) and emb.indexed < len(encoder.vocab):
-            emb.add_words([[] if i < 2 else char_ngrams(word, emb.buckets)
-                           for i, word in enumerate(encoder.vocab.tokens[emb.indexed:],
-                                                    emb.indexed)])
+    embs = [m.embedding for m in members(model) if isinstance(m.embedding, SubwordEmbedding)]
+    if not embs or embs[0].indexed >= len(encoder.vocab):
+        return
+    first = embs[0]
+    first.add_words([[] if i < 2 else char_ngrams(word, first.buckets)
+                     for i, word in enumerate(encoder.vocab.tokens[first.indexed:],
+                                              first.indexed)])
+    for emb in embs[1:]:  # the same words and buckets: ensemble members share one index
+        emb.flat, emb.start, emb.count = first.flat, first.start, first.count
 
 
 def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | None = None
