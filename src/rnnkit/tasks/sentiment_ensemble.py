@@ -106,8 +106,8 @@ def fit_ensemble(train_cfg, cfg, out: str | Path, resume: bool = False,
                     member = future.result()
                     done += 1
                     bar.advance(done)
-                    bar.line(f"member {done} of {n}: validation accuracy "
-                             f"{member['val_accuracy']:.4f} ({member['dir']})")
+                    bar.line(f"{done} of {n} members done: {Path(member['dir']).name}, "
+                             f"validation accuracy {member['val_accuracy']:.4f}")
         finally:
             bar.close()
     merge(out, n, cfg, train_cfg)
