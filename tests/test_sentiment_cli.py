@@ -140,6 +140,15 @@ def test_bad_inputs_are_one_sentence_and_exit_2(tmp_path, capsys):
     val = write_csv(tmp_path / "val.csv", make_rows(6) + [("so so", "meh")])
     err = _bad(["train", "sentiment", "--data", str(train), "--val", str(val), *out], capsys)
     assert "never saw" in err and "'meh'" in err and "line 8" in err
+    # an ensemble: the same sentence from a worker process, and a bad test file before training
+    ens = ["--ensemble", "2", "--workers", "2", "--max-steps", "1", *TINY]
+    p = tmp_path / "cols.csv"
+    err = _bad(["train", "sentiment", "--data", str(p), "--out", str(tmp_path / "e1"), *ens],
+               capsys)
+    assert "'text'" in err and "'sentence', 'y'" in err
+    err = _bad(["train", "sentiment", "--data", str(train), "--test", str(tmp_path / "no.csv"),
+                "--out", str(tmp_path / "e2"), *ens], capsys)
+    assert "no.csv" in err and not (tmp_path / "e2" / "members").exists()
 
 
 def test_unseen_labels_at_evaluation(trained, tmp_path, capsys):

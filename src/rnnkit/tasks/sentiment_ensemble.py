@@ -64,6 +64,8 @@ def fit_ensemble(train_cfg, cfg, out: str | Path, resume: bool = False,
     if workers < 1:
         raise UserError(f"workers must be a positive number, found {workers}.")
     workers = min(workers, n)
+    if cfg.test is not None:  # members never read it: find a bad test file before training
+        sentiment.read_split(cfg.test, cfg)
     out.mkdir(parents=True, exist_ok=True)
     if not resume and (out / MEMBERS).exists():
         raise UserError(f"{out} already holds a training run; resume it with --resume or choose "
