@@ -77,7 +77,7 @@ def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch
         raise UserError(f"nesterov applies to the sgd optimizer, not {cfg.optimizer}.")
     opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     # The fused kernel makes one pass over each tensor instead of one per operation: a CPU
-    # sentiment step with two large embedding tables takes 0.6x the time (BENCHMARKS.md).
+    # sentiment step with two large embedding tables takes 0.6-0.7x the time (BENCHMARKS.md).
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
     return opt(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=wd, fused=fused)
 
