@@ -274,6 +274,7 @@ def test_ensemble_in_one_process_resumes_and_shares_the_split(tmp_path, capsys):
     assert run([*args, "--resume"]) == 0
     assert (out / "members" / "member-2" / "best").resolve() == before
     assert sentiment.load(out).model.cfg.ensemble == 3
+    assert len(list((out / "checkpoints").iterdir())) == 1  # merged again, the old merge gone
 
 
 def test_subword_vectors_give_unseen_words_their_spelling(tmp_path):

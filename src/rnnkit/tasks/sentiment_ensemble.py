@@ -101,16 +101,20 @@ def fit_ensemble(train_cfg, cfg, out: str | Path, resume: bool = False,
         bar.line(f"training {len(jobs)} ensemble members, {workers} at a time "
                  f"({threads} thread{'s' if threads > 1 else ''} each)")
         done = n - len(jobs)
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         try:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_train_member, *job, threads) for job in jobs]
-                for future in as_completed(futures):
-                    member = future.result()
-                    done += 1
-                    bar.advance(done)
-                    bar.line(f"{done} of {n} members done: {Path(member['dir']).name}, "
-                             f"validation accuracy {member['val_accuracy']:.4f}")
+            futures = [pool.submit(_train_member, *job, threads) for job in jobs]
+            for future in as_completed(futures):
+                member = future.result()
+                done += 1
+                bar.advance(done)
+                bar.line(f"{done} of {n} members done: {Path(member['dir']).name}, "
+                         f"validation accuracy {member['val_accuracy']:.4f}")
+        except BaseException:  # a failed member (or Ctrl-C): do not start the others
+            pool.shutdown(cancel_futures=True)
+            raise
         finally:
+            pool.shutdown()
             bar.close()
     merge(out, n, cfg, train_cfg)
     return report(out, cfg, train_cfg.seed if cfg.split_seed is None else cfg.split_seed)
@@ -138,6 +142,7 @@ def merge(out: Path, n: int, cfg, train_cfg) -> None:
     ckpt.save_checkpoint(out, name, state, config, None)
     ckpt.set_pointer(out, "best", name)
     ckpt.set_pointer(out, "last", name)
+    ckpt.prune(out, 1)  # a resumed ensemble is merged again: keep only the newest merge
     ckpt.write_json_atomic(out / "config.json", config)
 
 
