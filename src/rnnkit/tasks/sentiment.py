@@ -332,6 +332,24 @@ def index_subwords(model: TextClassifier | EnsembleClassifier, encoder) -> None:
         emb.flat, emb.start, emb.count = first.flat, first.start, first.count
 
 
+def split_validation(train: LabelledTexts, cfg: SentimentConfig, seed: int
+                     ) -> tuple[LabelledTexts, LabelledTexts]:
+    """``(train, val)``: the ``--val`` file, else a stratified share of the training data
+    (drawn with ``cfg.split_seed``, else ``seed``)."""
+    if cfg.val is not None:
+        return train, read_split(cfg.val, cfg)
+    return stratified_split(train, cfg.val_fraction,
+                            seed if cfg.split_seed is None else cfg.split_seed)
+
+
+def write_reports(out: str | Path, report: dict[str, Any]) -> None:
+    """``metrics_val.json`` and ``metrics_test.json`` of the splits ``report`` holds."""
+    for split in ("val", "test"):
+        if split in report:
+            (Path(out) / f"metrics_{split}.json").write_text(json.dumps(report[split], indent=2)
+                                                            + "\n", encoding="utf-8")
+
+
 def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | None = None
           ) -> tuple[SentimentTask, TextClassifier | EnsembleClassifier]:
     """Read the data, build the vocabulary (or take a resumed run's ``saved`` config), and make
@@ -345,11 +363,7 @@ def build(cfg: SentimentConfig, batch_size: int, seed: int = 0, saved: dict | No
     if len(set(train.labels)) < 2:
         raise UserError(f"the label column {cfg.label_column!r} of {cfg.data} holds a single "
                         f"class ({train.labels[0]!r}); a classifier needs at least two.")
-    if cfg.val is not None:
-        val = read_split(cfg.val, cfg)
-    else:
-        split_seed = seed if cfg.split_seed is None else cfg.split_seed
-        train, val = stratified_split(train, cfg.val_fraction, split_seed)
+    train, val = split_validation(train, cfg, seed)
     check_labels(train, labels)
     check_labels(val, labels)
     lm_run = None
@@ -472,10 +486,7 @@ def fit(train_cfg, cfg: SentimentConfig, out: str | Path, resume: bool = False,
                                        "validation")
     if test is not None:
         report["test"] = clf.evaluate_data(test, Path(out) / "confusion_test.png")
-    for split in ("val", "test"):
-        if split in report:
-            (Path(out) / f"metrics_{split}.json").write_text(json.dumps(report[split], indent=2)
-                                                            + "\n", encoding="utf-8")
+    write_reports(out, report)
     return report
 
 

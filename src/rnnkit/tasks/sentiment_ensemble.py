@@ -117,7 +117,7 @@ def fit_ensemble(train_cfg, cfg, out: str | Path, resume: bool = False,
             pool.shutdown()
             bar.close()
     merge(out, n, cfg, train_cfg)
-    return report(out, cfg, train_cfg.seed if cfg.split_seed is None else cfg.split_seed)
+    return report(out, cfg, train_cfg.seed)
 
 
 def merge(out: Path, n: int, cfg, train_cfg) -> None:
@@ -146,18 +146,12 @@ def merge(out: Path, n: int, cfg, train_cfg) -> None:
     ckpt.write_json_atomic(out / "config.json", config)
 
 
-def report(out: Path, cfg, split_seed: int) -> dict[str, Any]:
+def report(out: Path, cfg, seed: int) -> dict[str, Any]:
     """Validation and test metrics of the merged model, as ``sentiment.fit`` reports them."""
     import json
 
-    from rnnkit.data.table import stratified_split
-
     clf = sentiment.load(out)
-    if cfg.val is not None:
-        val = sentiment.read_split(cfg.val, cfg)
-    else:
-        val = stratified_split(sentiment.read_split(cfg.data, cfg), cfg.val_fraction,
-                               split_seed)[1]
+    val = sentiment.split_validation(sentiment.read_split(cfg.data, cfg), cfg, seed)[1]
     members = []
     for k in range(cfg.ensemble):
         m = json.loads((member_dir(out, k) / DONE).read_text(encoding="utf-8"))
@@ -167,8 +161,5 @@ def report(out: Path, cfg, split_seed: int) -> dict[str, Any]:
     if cfg.test is not None:
         result["test"] = clf.evaluate_data(sentiment.read_split(cfg.test, cfg),
                                            out / "confusion_test.png")
-    for split in ("val", "test"):
-        if split in result:
-            (out / f"metrics_{split}.json").write_text(json.dumps(result[split], indent=2) + "\n",
-                                                       encoding="utf-8")
+    sentiment.write_reports(out, result)
     return result
