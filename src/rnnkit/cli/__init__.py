@@ -8,7 +8,17 @@ import sys
 
 import typer
 
-from rnnkit.cli import demo, diagnose, forecast, sentiment, speech, textgen, translate  # noqa: F401  (importing registers the commands)
+# importing a module registers its commands; `train <task>` comes from the task registry
+from rnnkit.cli import (  # noqa: F401
+    demo,
+    diagnose,
+    forecast,
+    sentiment,
+    speech,
+    textgen,
+    translate,
+)
+from rnnkit.cli import evaluate as _evaluate  # noqa: F401
 from rnnkit.cli.app import app, state
 from rnnkit.errors import UserError
 

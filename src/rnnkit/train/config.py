@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import UserError
+from rnnkit.settings import setting
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
@@ -28,42 +29,52 @@ class TrainConfig:
     """Everything the trainer needs besides the model, the task and the run directory."""
 
     # budgets: training stops at the first one reached (None = no limit)
-    epochs: int | None = 10
-    max_steps: int | None = None
-    max_time: float | str | None = None  # seconds, or "90s", "3m", "1h"
-    batch_size: int = 32  # read by tasks when they build batches
+    epochs: int | None = setting(10, "Passes over the training data.")
+    max_steps: int | None = setting(None, "Stop after this many steps.")
+    max_time: float | str | None = setting(
+        None, "Stop after this much training time: seconds or 90s, 3m, 1h.", metavar="DURATION")
+    batch_size: int = setting(32, "Examples per batch.")
     # optimiser
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float | None = None  # None: 0.01 for adamw, 0 for sgd and adam
-    momentum: float = 0.9  # sgd
-    nesterov: bool = False  # sgd
-    beta1: float = 0.9  # adam, adamw
-    beta2: float = 0.999
-    clip_norm: float | None = 1.0  # global gradient norm; None or 0 turns clipping off
+    optimizer: str = setting("adamw", "sgd, adam or adamw.")
+    lr: float = setting(1e-3, "Peak learning rate.")
+    weight_decay: float | None = setting(
+        None, "Weight decay (default: 0.01 for adamw, 0 for sgd and adam).")
+    momentum: float = setting(0.9, "Momentum of sgd.")
+    nesterov: bool = setting(False, "Nesterov momentum for sgd.")
+    beta1: float = setting(0.9, "First moment decay of adam and adamw.")
+    beta2: float = setting(0.999, "Second moment decay of adam and adamw.")
+    clip_norm: float | None = setting(
+        1.0, "Clip the global gradient norm to this (none or 0: no clipping).")
     # learning-rate schedule
-    schedule: str = "constant"  # constant, cosine (ends at max_steps or max_time), step, plateau
-    warmup_steps: int = 0
-    min_lr: float = 0.0  # cosine: final learning rate
-    step_size: int = 1000  # step: multiply by gamma every step_size optimiser steps
-    gamma: float = 0.5
-    plateau_factor: float = 0.5  # plateau: multiply by this after plateau_patience bad evals
-    plateau_patience: int = 2
+    schedule: str = setting(
+        "constant", "Learning-rate schedule: constant, cosine (ends at max_steps or max_time), "
+        "step or plateau.")
+    warmup_steps: int = setting(0, "Steps of linear warm-up to the peak learning rate.")
+    min_lr: float = setting(0.0, "Final learning rate of the cosine schedule.")
+    step_size: int = setting(1000, "Step schedule: optimiser steps between decays.")
+    gamma: float = setting(0.5, "Step schedule: factor of each decay.")
+    plateau_factor: float = setting(
+        0.5, "Plateau schedule: factor after plateau_patience evaluations without progress.")
+    plateau_patience: int = setting(2, "Plateau schedule: evaluations without progress.")
     # evaluation, early stopping, checkpoints
-    monitor: str = "val_loss"
-    mode: str = "min"
-    patience: int | None = None  # evaluations without improvement before stopping
-    min_delta: float = 0.0
-    eval_every: int | None = None  # steps; None: at the end of each epoch only
-    checkpoint_every: int | None = None  # steps; checkpoints are also saved after every evaluation
-    keep_last: int = 2
-    log_every: int = 10  # steps per metrics.csv row
+    monitor: str = setting("val_loss", "Validation metric that picks the best checkpoint.")
+    mode: str = setting("min", "Whether the monitored metric is better when min or max.")
+    patience: int | None = setting(
+        None, "Evaluations without improvement before stopping early (default: never).")
+    min_delta: float = setting(0.0, "Smallest change of the monitored metric that counts.")
+    eval_every: int | None = setting(
+        None, "Steps between evaluations (default: at the end of each epoch).")
+    checkpoint_every: int | None = setting(
+        None, "Steps between checkpoints (one is also saved after every evaluation).")
+    keep_last: int = setting(2, "Checkpoints kept besides the best one.")
+    log_every: int = setting(10, "Steps per row of metrics.csv.")
     # reproducibility and hardware
-    seed: int = 0
-    deterministic: bool = False
-    precision: str = "auto"  # auto: bf16 autocast on CUDA with bf16 support, fp32 otherwise
-    device: str = "auto"
-    quiet: bool = False
+    seed: int = setting(0, "Random seed.")
+    deterministic: bool = setting(False, "Deterministic algorithms only (slower).")
+    precision: str = setting(
+        "auto", "auto (bf16 autocast on a CUDA GPU with bf16, fp32 otherwise), fp32 or bf16.")
+    device: str = setting("auto", "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N.")
+    quiet: bool = setting(False, "No progress bar or epoch lines.")
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)

@@ -1,0 +1,36 @@
+"""``rnnkit evaluate RUN_DIR --data FILE``: any task's run, through the registry."""
+
+from __future__ import annotations
+
+from numbers import Number
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rnnkit.cli.app import app
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a training.")],
+    data: Annotated[list[Path], typer.Option(
+        "--data", help="Data to evaluate on, in the format the task trained on; repeatable "
+                       "(translation: the source file, then the target file).")],
+    errors: Annotated[str | None, typer.Option(
+        "--errors", help="Text bytes that are not UTF-8: strict (an error naming the file and "
+                         "offset) or replace (U+FFFD).")] = None,
+) -> None:
+    """Evaluate a trained model on other data and print its metrics.
+
+    Example: rnnkit evaluate runs/lm --data held_out.txt
+    """
+    from rnnkit.tasks import load
+
+    predictor = load(run_dir)
+    files = [str(p) for p in data]
+    options = {} if errors is None else {"errors": errors}
+    metrics = predictor.evaluate(files[0] if len(files) == 1 else files, **options)
+    for name, value in metrics.items():
+        if isinstance(value, Number) and not isinstance(value, bool):
+            typer.echo(f"{name} {value:.4f}")

@@ -1,0 +1,123 @@
+"""``rnnkit train <task>``: one command per registered task, generated from its settings.
+
+Each option is a field of the task's config or of ``TrainConfig`` (``rnnkit.settings.setting``:
+type, default, help and flag declared there once); nothing here names a task. Commands are built
+when asked for, so ``rnnkit train textgen`` imports textgen alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from rnnkit.settings import default_of, setting_flag, setting_help, setting_metavar
+from rnnkit.tasks import registry
+from rnnkit.train import TrainConfig
+
+RESERVED = ("out", "config", "resume")
+TASK_PANEL, TRAIN_PANEL = "Task settings", "Training settings"
+
+
+class TaskCommands(TyperGroup):
+    """The ``train`` group: a subcommand per task in the registry, built on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return registry.names()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in registry.names():
+            return None
+        return typer.main.get_command(_single(registry.get(name)))
+
+
+def _single(spec: registry.TaskSpec) -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(spec.name)(train_command(spec))
+    return app
+
+
+def option_type(hint: Any) -> Any:
+    """The type a command-line option of a field annotated ``hint`` takes (always optional:
+    ``None`` means "not given", so a config file or the resumed run's value stands)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] \
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) else [hint]
+    if any(typing.get_origin(a) is list for a in args):
+        return list[str] | None
+    if len(args) == 1 and args[0] in (bool, int, float, str):
+        return args[0] | None
+    return str | None  # e.g. float | str: the config coerces the text
+
+
+def option_fields(spec: registry.TaskSpec) -> list[tuple[dataclasses.Field, Any, Any, str]]:
+    """``(field, hint, default shown, panel)`` of every option of ``rnnkit train spec.name``:
+    the task's settings, then the trainer's (with the task's own defaults)."""
+    out, seen = [], set(RESERVED)
+    for cls, panel in ((spec.config, TASK_PANEL), (TrainConfig, TRAIN_PANEL)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in seen:  # a programming mistake: one key, two owners
+                raise TypeError(f"task {spec.name!r}: setting {f.name!r} is declared twice or "
+                                "clashes with --out/--config/--resume")
+            seen.add(f.name)
+            default = spec.train_defaults.get(f.name, default_of(f)) if cls is TrainConfig \
+                else default_of(f)
+            out.append((f, hints[f.name], default, panel))
+    return out
+
+
+def _shown(default: Any) -> str | bool:
+    if default is None or default == [] or default == "":
+        return False
+    if isinstance(default, bool):
+        return str(default).lower()
+    return str(default)
+
+
+def train_command(spec: registry.TaskSpec):
+    """The typer command function of ``rnnkit train spec.name``."""
+    params = [
+        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=Path("runs") / spec.name,
+                          annotation=Annotated[Path, typer.Option(
+                              "--out", help="Run directory to write.")]),
+        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[Path | None, typer.Option(
+                              "--config", help="YAML or TOML file of settings; flags given on "
+                              "the command line override it.")]),
+        inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=False,
+                          annotation=Annotated[bool, typer.Option(
+                              "--resume", help="Continue the run in the output directory from "
+                              "its last checkpoint, with its saved settings.")]),
+    ]
+    for f, hint, default, panel in option_fields(spec):
+        kind = option_type(hint)
+        flag = setting_flag(f, kind == bool | None)
+        option = typer.Option(*flag.split(" "), help=setting_help(f), show_default=_shown(default),
+                              metavar=setting_metavar(f), rich_help_panel=panel)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                        annotation=Annotated[kind, option]))
+
+    def command(**flags: Any) -> None:
+        out, config, resume = flags.pop("out"), flags.pop("config"), flags.pop("resume")
+        given = {k: list(v) if isinstance(v, tuple) else v for k, v in flags.items()
+                 if v is not None and v != []}
+        train_cfg, cfg = spec.configs(given, config, resume_from=out if resume else None)
+        try:
+            report = spec.fit(train_cfg, cfg, out, resume)
+        except KeyboardInterrupt:  # the trainer saved its checkpoint first
+            raise typer.Exit(130) from None
+        for line in spec.summary(report, out) if spec.summary else [f"run saved in {out}/"]:
+            typer.echo(line)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = f"{spec.help}\n\nExample: {spec.example}"
+    command.__name__ = f"train_{spec.name}"
+    return command
