@@ -6,24 +6,17 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
-from speech_tones import RATE, tones, write_set
 
 from rnnkit.cli import run
+from rnnkit.tasks.speech.smoke import RATE, tones, write_set
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "8", "--quiet", "--device", "cpu",
         "--lm-order", "2"]
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_train_transcribe_evaluate_smoke(tmp_path, capsys, one_thread):
+def test_train_transcribe_evaluate_smoke(tmp_path, capsys):
     train = write_set(tmp_path / "d", 16, seed=0)
     val = write_set(tmp_path / "d", 4, seed=1, name="val.csv")
     out = tmp_path / "run"
@@ -52,7 +45,7 @@ def test_train_transcribe_evaluate_smoke(tmp_path, capsys, one_thread):
         tmp_path, capsys, ["transcribe", str(out), str(tmp_path / "tiny.wav")])
 
 
-def test_unidirectional_model_streams(tmp_path, capsys, one_thread):
+def test_unidirectional_model_streams(tmp_path, capsys):
     train = write_set(tmp_path / "d", 12, seed=0)
     out = tmp_path / "run"
     assert run(["train", "speech", "--data", str(train), "--out", str(out), "--max-steps", "2",
@@ -90,7 +83,7 @@ def manifest_with(tmp_path, extra_rows):
     ("short", "shorter than one"),
     ("missing", "does not exist"),
 ])
-def test_bad_recordings_name_the_file(tmp_path, capsys, one_thread, kind, expected):
+def test_bad_recordings_name_the_file(tmp_path, capsys, kind, expected):
     folder = tmp_path / "d"
     folder.mkdir()
     name = f"bad_{kind}.wav"
@@ -121,7 +114,7 @@ def test_transcript_too_long_for_the_audio(tmp_path, capsys):
     assert "d.wav is too short for its transcript" in err
 
 
-def test_characters_outside_the_alphabet(tmp_path, capsys, one_thread):
+def test_characters_outside_the_alphabet(tmp_path, capsys):
     from rnnkit.data.features import FeatureConfig, Featurizer
     from rnnkit.tasks import speech
 
@@ -175,3 +168,17 @@ def test_folder_with_transcripts_in_names_or_a_side_file(tmp_path):
     (tmp_path / "m.jsonl").write_text('{"audio": "ab_01.wav", "text": "Ab"}\n')
     [u] = read_utterances(tmp_path / "m.jsonl")
     assert u.path == tmp_path / "ab_01.wav" and u.transcript == "ab"
+
+
+def test_the_one_way_switches_are_two_way_booleans(tmp_path, capsys):
+    from rnnkit.tasks import speech
+
+    assert run(["train", "speech", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    for flag in ("--resample", "--no-resample", "--skip-bad", "--no-skip-bad",
+                 "--bidirectional", "--unidirectional"):
+        assert flag in shown
+    config = tmp_path / "c.yaml"
+    config.write_text("skip_bad: true\nresample: false\n")
+    _, cfg = speech.SPEC.configs({"skip_bad": False}, config)
+    assert (cfg.skip_bad, cfg.resample) == (False, False)  # a flag overrides the config file

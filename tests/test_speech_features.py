@@ -115,3 +115,15 @@ def test_normalize_and_spec_augment():
     zero_cols = (a == 0).all(0).sum()
     assert zero_rows <= 20 and zero_cols <= 10  # time spans <= 2 x 10, bands <= 2 x 5
     assert (a[masked] == 0).all()
+
+
+def test_read_chunks_cut_the_recording_in_order(tmp_path):
+    from rnnkit.data.audio import read_chunks
+
+    y = noisy_tone(8000, 0.33)
+    sf.write(tmp_path / "a.wav", y, 8000)
+    chunks = list(read_chunks(tmp_path / "a.wav", 8000, 0.1))
+    assert [len(c) for c in chunks] == [800, 800, 800, 240]
+    np.testing.assert_array_equal(np.concatenate(chunks), read_audio(tmp_path / "a.wav", 8000))
+    with pytest.raises(ValueError, match="chunk length must be positive"):
+        read_chunks(tmp_path / "a.wav", 8000, 0)

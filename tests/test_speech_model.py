@@ -1,11 +1,12 @@
 """The CTC recogniser: streaming equals the full forward; a tiny model learns tone sequences."""
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from speech_tones import RATE, tones, write_set
 
 from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+from rnnkit.tasks.speech.smoke import RATE, tones, write_set
 
 
 @pytest.mark.parametrize("arch,subsample", [("lstm", 4), ("gru", 2), ("mingru", 1)])
@@ -42,19 +43,27 @@ def test_ctc_loss_and_lengths_of_a_padded_batch():
     assert torch.isfinite(loss) and loss > 0
 
 
+def test_the_task_takes_its_model_defaults_from_the_model_config():
+    from rnnkit.tasks import speech
+
+    cfg = speech.SpeechConfig()
+    model = cfg.model_config(input_size=40, vocab_size=5)
+    assert model == CTCRecognizerConfig(input_size=40, vocab_size=5)
+    assert (cfg.hidden, model.hidden) == (192, 192)
+    custom = speech.SpeechConfig(hidden=7, arch="gru", bidirectional=False).model_config(13, 4)
+    assert (custom.hidden, custom.arch, custom.bidirectional, custom.input_size) == \
+        (7, "gru", False, 13)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     from rnnkit.tasks import speech
 
     train = write_set(tmp_path / "data", 48, seed=0)
     val = write_set(tmp_path / "data", 12, seed=1, name="val.csv")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is faster on a shared machine
-    try:
-        rec = speech.train(train, tmp_path / "run", val=val, n_mels=20, layers=1, hidden=32,
-                           conv_channels=32, epochs=12, batch_size=8, lr=1e-2, warmup_steps=0,
-                           spec_augment=False, quiet=True, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    rec = speech.train(train, tmp_path / "run", val=val, n_mels=20, layers=1, hidden=32,
+                       conv_channels=32, epochs=12, batch_size=8, lr=1e-2, warmup_steps=0,
+                       spec_augment=False, quiet=True, device="cpu")
     assert rec.metrics["val"]["cer"] <= 0.05
     assert (tmp_path / "run" / "errors_val.csv").read_text().count("\n") == 13
     # new recordings, one at another sample rate (resampled on reading)
@@ -64,5 +73,16 @@ def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     loaded = speech.load(tmp_path / "run")
     assert loaded.transcribe(paths) == ["abca", "cb"]
     assert loaded.transcribe(paths, beam=4, lm_weight=0.3) == ["abca", "cb"]
+    # predict: a path, samples at the model's rate, or a list of both
+    assert loaded.predict(paths[0]) == ["abca"]
+    assert loaded.predict(tones("cb", RATE, 8)) == ["cb"]
+    assert loaded.predict([paths[0], tones("cb", RATE, 8)]) == ["abca", "cb"]
+    assert loaded.module is loaded.model and loaded.task == "speech"
+    with pytest.raises(ValueError, match="1-D array"):
+        loaded.predict([[tones("cb")]])
+    with pytest.raises(ValueError, match="not finite"):
+        loaded.predict(np.full(800, np.nan, dtype=np.float32))
+    both = loaded.evaluate([train, val])
+    assert both["utterances"] == 60 and both["cer"] <= 0.05
     with pytest.raises(ValueError, match="unidirectional"):
         next(loaded.stream([tones("ab")]))

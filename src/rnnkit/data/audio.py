@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,27 @@ def read_audio(path: str | Path, sample_rate: int, resample_audio: bool = True) 
                             "(resampling is turned off).")
         mono = resample(mono, rate, sample_rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def read_chunks(path: str | Path, sample_rate: int, seconds: float) -> Iterator[np.ndarray]:
+    """The samples of ``path`` at ``sample_rate`` Hz in consecutive chunks of ``seconds`` (the
+    last one shorter), as a stream of audio arriving would bring them."""
+    if seconds <= 0:
+        raise UserError(f"the chunk length must be positive, found {seconds:g} seconds.")
+    samples = read_audio(path, sample_rate)
+    step = max(1, int(seconds * sample_rate))
+    return (samples[i:i + step] for i in range(0, len(samples), step))
+
+
+def write_transcripts(path: str | Path, files: Sequence[str | Path], texts: Sequence[str]) -> Path:
+    """A CSV manifest (``path``, ``transcript``) of recognised recordings; it reads back with
+    ``read_utterances``."""
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "transcript"])
+        w.writerows(zip(map(str, files), texts, strict=True))
+    return path
 
 
 def normalize_transcript(text: str, lowercase: bool = True) -> str:

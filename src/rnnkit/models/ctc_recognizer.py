@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit import nn as rnn_layers
+from rnnkit.errors import UserError
+from rnnkit.nn.registry import check_arch, recurrent_layer
 
-ARCHS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU", "minlstm": "MinLSTM"}
 BLANK = 0
+SUBSAMPLES = (1, 2, 4)  # feature frames per recurrent step: 0, 1 or 2 stride-2 convolutions
 
 
 @dataclass
@@ -27,7 +28,7 @@ class CTCRecognizerConfig:
     vocab_size: int = 28  # characters + 1 for the blank
     arch: str = "lstm"
     layers: int = 3
-    hidden: int = 256  # per direction
+    hidden: int = 192  # per direction
     bidirectional: bool = True
     subsample: int = 2  # 1, 2 or 4: frames per recurrent step, through stride-2 convolutions
     conv_channels: int = 128
@@ -35,10 +36,9 @@ class CTCRecognizerConfig:
     dropout: float = 0.1
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise ValueError(f"expected arch in {', '.join(ARCHS)}, found {self.arch!r}")
-        if self.subsample not in (1, 2, 4):
-            raise ValueError(f"expected subsample 1, 2 or 4, found {self.subsample}")
+        check_arch(self.arch)
+        if self.subsample not in SUBSAMPLES:
+            raise UserError(f"subsample must be 1, 2 or 4, found {self.subsample}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,14 +83,13 @@ class CTCRecognizer(nn.Module):
         super().__init__()
         self.cfg = cfg
         convs, width = [], cfg.input_size
-        for _ in range({1: 0, 2: 1, 4: 2}[cfg.subsample]):
+        for _ in range(SUBSAMPLES.index(cfg.subsample)):
             convs.append(CausalConv(width, cfg.conv_channels, cfg.conv_kernel))
             width = cfg.conv_channels
         self.convs = nn.ModuleList(convs)
-        layer = getattr(rnn_layers, ARCHS[cfg.arch])
-        self.rnn = layer(width, cfg.hidden, num_layers=cfg.layers, batch_first=True,
-                         dropout=cfg.dropout if cfg.layers > 1 else 0.0,
-                         bidirectional=cfg.bidirectional)
+        self.rnn = recurrent_layer(cfg.arch, width, cfg.hidden, cfg.layers, batch_first=True,
+                                   dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+                                   bidirectional=cfg.bidirectional)
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(cfg.hidden * (2 if cfg.bidirectional else 1), cfg.vocab_size)
 

@@ -1,11 +1,15 @@
-"""Generated "speech" for the speech tests: each symbol is a tone of its own pitch, with a short
-silence between symbols, written with soundfile into a temporary folder."""
+"""Generated "speech" for the harness and the tests: each symbol is a tone of its own pitch, with
+a short silence between symbols, written with soundfile."""
+
+from __future__ import annotations
 
 import csv
 import random
+from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from rnnkit.tasks.registry import Smoke
 
 RATE = 8000
 PITCH = {"a": 500.0, "b": 1100.0, "c": 2000.0}
@@ -13,6 +17,7 @@ TONE_S, GAP_S = 0.08, 0.03
 
 
 def tones(text: str, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """The samples of ``text`` (symbols a, b, c) at ``rate`` Hz, with a little noise."""
     rng = np.random.default_rng(seed)
     gap = np.zeros(int(GAP_S * rate), dtype=np.float32)
     parts = [gap]
@@ -24,8 +29,11 @@ def tones(text: str, rate: int = RATE, seed: int = 0) -> np.ndarray:
     return audio + 0.003 * rng.standard_normal(len(audio)).astype(np.float32)
 
 
-def write_set(folder, n: int, seed: int = 0, name: str = "train.csv", rate: int = RATE):
+def write_set(folder: Path, n: int, seed: int = 0, name: str = "train.csv",
+              rate: int = RATE) -> Path:
     """``n`` recordings of 2-4 random symbols and a CSV manifest of them; returns the manifest."""
+    import soundfile as sf
+
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -40,3 +48,15 @@ def write_set(folder, n: int, seed: int = 0, name: str = "train.csv", rate: int 
         w.writerow(["path", "transcript"])
         w.writerows(rows)
     return manifest
+
+
+def smoke(directory: Path) -> Smoke:
+    """Twelve tone recordings, a tiny model, three steps; the bad data lacks transcripts."""
+    directory = Path(directory)
+    manifest = write_set(directory, 12)
+    bad = directory / "no_transcripts.csv"
+    bad.write_text("path\ntrain_000.wav\n", encoding="utf-8")
+    settings = {"data": str(manifest), "hidden": 8, "layers": 1, "conv_channels": 8,
+                "lm_order": 2, "max_steps": 3, "batch_size": 8, "quiet": True, "device": "cpu"}
+    return Smoke(settings=settings, predict_input=[str(directory / "train_000.wav"), tones("ab")],
+                 evaluate_data=str(manifest), bad={"data": str(bad)})

@@ -1,0 +1,211 @@
+"""Recordings with transcripts as training data: the alphabet, featurised and checked utterances,
+padding into batches, feature normalisation and the validation split.
+
+Every recording is decoded and featurised once, when the data is read: the features stay in
+memory, so later epochs never decode audio again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from rnnkit.data.audio import Utterance, read_audio, read_utterances
+from rnnkit.data.features import Featurizer, normalize_utterance
+from rnnkit.errors import UserError
+from rnnkit.threads import one_thread
+
+
+class ReadOptions(Protocol):
+    """How transcripts and recordings are read (the speech task's config has these fields)."""
+
+    lowercase: bool
+    unknown_chars: str  # characters outside the alphabet: error, drop or skip (the utterance)
+    resample: bool  # False: a recording at another rate is an error
+    skip_bad: bool  # leave out unreadable/silent/too-short recordings (with a note)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class Alphabet:
+    """Characters <-> label ids 1..n (0 is the CTC blank)."""
+
+    def __init__(self, chars: str):
+        self.chars = chars
+        self.index = {c: i + 1 for i, c in enumerate(chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + 1
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index[c] for c in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.chars[i - 1] for i in ids if 0 < i <= len(self.chars))
+
+    def unknown(self, text: str) -> str:
+        return "".join(sorted({c for c in text if c not in self.index}))
+
+
+def ctc_min_frames(ids: Sequence[int]) -> int:
+    """Output frames CTC needs for a labelling: one per label, one more per repeated pair."""
+    return len(ids) + sum(1 for a, b in zip(ids, ids[1:], strict=False) if a == b)
+
+
+@dataclass
+class SpeechData:
+    names: list[str]
+    texts: list[str]
+    feats: list[torch.Tensor]  # (frames, dim), not normalised
+    ids: list[list[int]]
+    source: str
+
+    @classmethod
+    def merge(cls, parts: Sequence[SpeechData]) -> SpeechData:
+        return cls([n for p in parts for n in p.names], [t for p in parts for t in p.texts],
+                   [f for p in parts for f in p.feats], [i for p in parts for i in p.ids],
+                   ", ".join(p.source for p in parts))
+
+
+def _bad(problems: list[str], skip_bad: bool, source: str, total: int, hint: str) -> None:
+    if not problems:
+        return
+    if not skip_bad:
+        raise UserError(problems[0].rstrip(".") + f"; {hint}")
+    _note(f"warning: left out {len(problems)} of {total} recordings in {source} "
+          f"(first: {problems[0]})")
+
+
+def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cfg: ReadOptions,
+              subsample: int, skip_bad: bool | None = None) -> SpeechData:
+    """Read, check and featurise every recording of ``source``: bad ones are an error naming
+    the file, or (``skip_bad``, by default ``cfg.skip_bad``) left out with a note."""
+    skip_bad = cfg.skip_bad if skip_bad is None else skip_bad
+    utts = read_utterances(source, cfg.lowercase)
+    out = SpeechData([], [], [], [], str(source))
+    problems: list[str] = []
+    with one_thread():
+        for utt in utts:
+            try:
+                feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
+            except UserError as e:
+                problems.append(str(e))
+                continue
+            if ids is None:
+                continue  # unknown characters and unknown_chars == "skip"
+            out.names.append(str(utt.path))
+            out.texts.append(text)
+            out.feats.append(feats)
+            out.ids.append(ids)
+    _bad(problems, skip_bad, str(source), len(utts),
+         "pass --skip-bad to leave out bad recordings.")
+    if not out.feats:
+        raise UserError(f"{source} has no usable recording.")
+    return out
+
+
+def _load_one(utt: Utterance, featurizer: Featurizer, alphabet: Alphabet, cfg: ReadOptions,
+              subsample: int) -> tuple[torch.Tensor, list[int] | None, str]:
+    text = utt.transcript
+    if not text:
+        raise UserError(f"the transcript of {utt.path} is empty.")
+    unknown = alphabet.unknown(text)
+    if unknown:
+        if cfg.unknown_chars == "error":
+            raise UserError(f"the transcript of {utt.path} has characters outside the alphabet "
+                            f"({unknown!r}); set unknown_chars to drop or skip to go on.")
+        if cfg.unknown_chars == "skip":
+            _note(f"note: skipped {utt.path}: characters outside the alphabet ({unknown!r}).")
+            return torch.empty(0), None, text
+        text = " ".join("".join(c for c in text if c in alphabet.index).split())
+        if not text:
+            raise UserError(f"the transcript of {utt.path} has no character of the alphabet.")
+    samples = read_audio(utt.path, featurizer.cfg.sample_rate, cfg.resample)
+    feats = featurizer(samples, str(utt.path))
+    ids = alphabet.encode(text)
+    frames = -(-len(feats) // subsample)
+    if frames < ctc_min_frames(ids):
+        raise UserError(f"{utt.path} is too short for its transcript: {frames} output frames "
+                        f"for {len(text)} characters.")
+    return feats, ids, text
+
+
+def first_sample_rate(utts: list[Utterance], skip_bad: bool) -> int:
+    """The sample rate of the first readable recording (a bad first one is an error unless
+    ``skip_bad``)."""
+    import soundfile as sf
+
+    for utt in utts:
+        try:
+            return int(sf.info(str(utt.path)).samplerate)
+        except Exception:  # a bad first file: its own error comes when the data is read
+            if not skip_bad:
+                read_audio(utt.path, 16000)
+    raise UserError("no recording of the training data could be read to find its sample rate.")
+
+
+def split(data: SpeechData, fraction: float, seed: int) -> tuple[SpeechData, SpeechData]:
+    """``(train, validation)``: a seeded random ``fraction`` (at least one) held out."""
+    n = len(data.feats)
+    if n < 2:
+        raise UserError(f"{data.source} has {n} usable recording; a validation split needs at "
+                        "least 2 (or pass --val).")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    k = max(1, int(round(n * fraction)))
+
+    def take(idx: list[int], source: str) -> SpeechData:
+        return SpeechData([data.names[i] for i in idx], [data.texts[i] for i in idx],
+                          [data.feats[i] for i in idx], [data.ids[i] for i in idx], source)
+
+    return take(order[k:], data.source), take(order[:k], f"validation split of {data.source}")
+
+
+def pad_features(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(batch (B, T, dim) zero-padded, lengths (B,))``."""
+    lengths = torch.tensor([len(f) for f in feats], dtype=torch.long)
+    out = feats[0].new_zeros(len(feats), int(lengths.max()), feats[0].shape[1])
+    for i, f in enumerate(feats):
+        out[i, :len(f)] = f
+    return out, lengths
+
+
+def pad_targets(ids: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(label ids (B, S) zero-padded, lengths (B,))``."""
+    lengths = torch.tensor([len(s) for s in ids], dtype=torch.long)
+    out = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+    for i, s in enumerate(ids):
+        out[i, :len(s)] = torch.tensor(s)
+    return out, lengths
+
+
+class Normalizer:
+    """Per-utterance statistics, or fixed (training-set) ones that a stream can use."""
+
+    def __init__(self, mode: str, mean: torch.Tensor, std: torch.Tensor):
+        self.mode, self.mean, self.std = mode, mean, std
+
+    @classmethod
+    def fit(cls, mode: str, feats: Sequence[torch.Tensor]) -> Normalizer:
+        """The statistics of every frame of ``feats`` (used when ``mode`` is global)."""
+        frames = torch.cat(list(feats))
+        return cls(mode, frames.mean(0), frames.std(0))
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.mode == "utterance":
+            return normalize_utterance(feats)
+        return (feats - self.mean) / (self.std + 1e-5)
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalizer:
+        return cls(d["mode"], torch.tensor(d["mean"]), torch.tensor(d["std"]))
