@@ -9,7 +9,9 @@ import pytest
 
 from rnnkit.cli import run
 from rnnkit.errors import UserError
-from rnnkit.tasks import textgen
+from rnnkit.tasks import load, textgen
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--hidden", "16", "--layers", "1", "--seq-len", "16", "--batch-size", "4", "--quiet"]
 
@@ -69,11 +71,44 @@ def test_python_train_returns_a_generator(tmp_path):
     corpus = _corpus(tmp_path / "c.txt")
     gen = textgen.train(corpus, tmp_path / "run", max_steps=1, hidden=16, layers=1, seq_len=16,
                         batch_size=4, quiet=True, arch="gru")
-    assert gen.model.cfg.arch == "gru" and set(gen.metrics) >= {"val_loss", "val_bpc", "val_ppl"}
+    assert gen.model.cfg.arch == "gru"
+    assert set(gen.metrics["train"]) >= {"val_loss", "val_bpc", "val_ppl"}
     assert (tmp_path / "run" / "loss.png").is_file()
     assert len(gen.generate("the", 7, seed=0)) == 7
     with pytest.raises(UserError, match="unknown"):
         textgen.train(corpus, tmp_path / "run2", hiden=16)
+
+
+def test_the_registry_loads_a_predictor_of_prompts(trained):
+    _, out = trained
+    gen = load(out)
+    assert isinstance(gen, textgen.TextGenerator) and gen.task == "textgen"
+    assert gen.module is gen.model and gen.config["task"] == "textgen" and gen.metrics == {}
+    one = gen.predict("the ", 12, seed=4)
+    assert isinstance(one, str) and len(one) == 12
+    assert one == gen.generate("the ", 12, seed=4)
+    many = gen.predict(["the ", "a rat"], 9, temperature=0, top_k=3)
+    assert many == [gen.generate(p, 9, temperature=0) for p in ("the ", "a rat")]
+    assert gen.predict([]) == []
+    with pytest.raises(UserError, match="prompt 2 has the character 'Q'"):
+        gen.predict(["the", "Q"], 5)
+    with pytest.raises(UserError, match="a list of prompts, found int"):
+        gen.predict(["the", 3], 5)
+    with pytest.raises(UserError, match="temperature"):
+        gen.predict("the", 5, temperature=-1)
+
+
+def test_demo_trains_on_python_source_and_starts_over(tmp_path, monkeypatch):
+    from rnnkit.data import examples
+
+    real = examples.stdlib_sources
+    monkeypatch.setattr(examples, "stdlib_sources", lambda: real(100_000))
+    for _ in range(2):  # a rerun replaces the demo's own run rather than failing on it
+        lines = textgen.demo(tmp_path, quiet=True, max_time="1s")
+    assert re.fullmatch(r"validation: \d+\.\d\d bits per character \(loss \d+\.\d{3} nats\); "
+                        r"loss curve in .*textgen_loss\.png", lines[0]), lines[0]
+    assert lines[1].startswith("sample:\ndef ") and len(lines) == 2
+    assert (tmp_path / "textgen_loss.png").is_file() and (tmp_path / "textgen" / "best").exists()
 
 
 @pytest.mark.parametrize("kind", ["byte", "bpe"])
@@ -100,6 +135,13 @@ def test_config_file_with_overrides_and_resume(tmp_path):
     # --resume needs neither the data nor the settings again, only a larger budget
     assert run(["train", "textgen", "--out", str(out), "--resume", "--max-steps", "2"]) == 0
     assert textgen.load(out).config["train"]["max_steps"] == 2
+    # an older config file names one data path as a string, not a list
+    single = tmp_path / "single.toml"
+    single.write_text(f'data = "{corpus}"\nhidden = 8\nseq_len = 16\nmax_steps = 1\n'
+                      'quiet = true\n')
+    assert run(["train", "textgen", "--out", str(tmp_path / "r1"), "--config", str(single)]) == 0
+    assert json.loads((tmp_path / "r1" / "config.json").read_text())["textgen"]["data"] == [
+        str(corpus)]
     cfg.write_text("hiden = 12\n")
     assert run(["train", "textgen", "--data", str(corpus), "--out", str(tmp_path / "r2"),
                 "--config", str(cfg)]) == 2

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rnnkit.data.text import StreamBatches, read_corpus, split_validation
+from rnnkit.data.text import StreamBatches, read_corpus, split_validation, training_texts
 from rnnkit.errors import UserError
 
 
@@ -70,3 +70,15 @@ def test_missing_empty_and_textless_inputs(tmp_path):
 def test_split_validation_is_the_last_tenth():
     train, val = split_validation("x" * 90 + "y" * 10)
     assert train == "x" * 90 and val == "y" * 10
+
+
+def test_training_texts_take_a_validation_file_or_the_tail(tmp_path):
+    (tmp_path / "a.txt").write_text("a" * 89 + "\n")
+    (tmp_path / "v.txt").write_text("held out\n")
+    assert training_texts([tmp_path / "a.txt"], tmp_path / "v.txt") == ("a" * 89 + "\n",
+                                                                         "held out\n")
+    assert training_texts([str(tmp_path / "a.txt")], val_fraction=0.5) == ("a" * 45, "a" * 44 + "\n")
+    with pytest.raises(UserError, match="no training text was given"):
+        training_texts([])
+    with pytest.raises(UserError, match="val_fraction must be between 0 and 1, got 1.5"):
+        training_texts([tmp_path / "a.txt"], val_fraction=1.5)

@@ -5,9 +5,9 @@ import rnnkit.nn
 from rnnkit.errors import UserError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.sampling import filter_logits, generate, sample_next
+from rnnkit.nn.registry import ARCHS
 
-ARCHS = ["lstm", "gru", "rnn"] + [a for a, cls in (("mingru", "MinGRU"), ("minlstm", "MinLSTM"))
-                                  if hasattr(rnnkit.nn, cls)]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(arch="lstm", **kw):
@@ -27,6 +27,19 @@ def test_step_by_step_logits_equal_the_full_forward(arch):
             logits, state = model.step(tokens[:, t], state)
             stepped.append(logits)
     torch.testing.assert_close(torch.stack(stepped, 1), full[:, 3:], atol=1e-5, rtol=1e-4)
+
+
+def test_the_defaults_are_the_tasks_and_the_layer_comes_from_the_registry():
+    cfg = LanguageModelConfig(vocab_size=11)
+    assert (cfg.arch, cfg.layers, cfg.hidden) == ("lstm", 1, 256)
+    model = LanguageModel(LanguageModelConfig(vocab_size=11, arch="gru", hidden=8,
+                                              forget_bias=1.0))
+    assert type(model.rnn) is rnnkit.nn.GRU and model.rnn.forget_bias == 1.0
+    for bad, match in (({"arch": "tcn"}, "arch must be one of lstm, gru"),
+                       ({"arch": "rnn", "forget_bias": 1.0}, "forget_bias applies to the gated"),
+                       ({"init": "chrono"}, "init must be default or orthogonal")):
+        with pytest.raises(UserError, match=match):
+            LanguageModelConfig(vocab_size=11, **bad)
 
 
 def test_tied_weights_share_one_matrix():

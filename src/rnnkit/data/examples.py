@@ -4,9 +4,15 @@ Nothing is downloaded: ``vega_datasets`` (a core dependency) carries the Seattle
 stock prices, ``statsmodels`` (the ``examples`` extra) the Mauna Loa CO2 record. Each loader
 returns the data as published, with a ``date`` column; where the data has holes the docstring
 says so, and the forecasting example fills them with the task's ``fill`` setting.
+
+``stdlib_sources`` gives text instead: the Python standard library's own source files, which
+the text-generation demo trains on.
 """
 
 from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
 
 import pandas as pd
 
@@ -46,3 +52,18 @@ def _vega():
     except ImportError:
         raise UserError("this example needs vega_datasets: pip install vega_datasets.") from None
     return local_data
+
+
+def stdlib_sources(max_bytes: int = 2_000_000) -> list[Path]:
+    """Python's own standard-library modules (the top-level ``.py`` files, sorted by name, up to
+    ``max_bytes``): a text corpus every machine with Python has offline."""
+    files, total = [], 0
+    for f in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
+        size = f.stat().st_size
+        if total + size > max_bytes:
+            break
+        files.append(f)
+        total += size
+    if not files:
+        raise UserError("the Python standard library's source files were not found")
+    return files

@@ -71,6 +71,20 @@ def split_validation(text: str, fraction: float = 0.1) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+def training_texts(data: list[str | Path], val: str | Path | None = None,
+                   val_fraction: float = 0.1, errors: str = "strict") -> tuple[str, str]:
+    """``(training text, validation text)``: the ``val`` file's, else the stream's last
+    ``val_fraction``."""
+    if not data:
+        raise UserError("no training text was given; pass --data FILE_OR_DIRECTORY")
+    text = read_corpus([Path(p) for p in data], errors)
+    if val is not None:
+        return text, read_corpus([Path(val)], errors)
+    if not 0.0 < val_fraction < 1.0:
+        raise UserError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    return split_validation(text, val_fraction)
+
+
 class StreamBatches:
     """Windows of a token stream for truncated BPTT.
 

@@ -7,28 +7,28 @@ from dataclasses import asdict, dataclass, fields
 from torch import Tensor, nn
 
 from rnnkit.errors import UserError
+from rnnkit.nn.registry import ARCHS, GATED, check_arch, recurrent_layer
 
-ARCHS = ("lstm", "gru", "rnn", "mingru", "minlstm")
-_LAYER_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU",
-                "minlstm": "MinLSTM"}
+# chrono init is set for the longest dependency (t_max), which a language model does not know
+INITS = ("default", "orthogonal")
 
 
 @dataclass
 class LanguageModelConfig:
     vocab_size: int
     arch: str = "lstm"
-    layers: int = 2
-    hidden: int = 512
+    # one 256-wide layer learns the most per CPU-second in a few minutes of training
+    # (BENCHMARKS.md); bigger models pay off in longer runs
+    layers: int = 1
+    hidden: int = 256
     embed: int | None = None  # embedding width; None: the hidden width
     dropout: float = 0.0  # between recurrent layers and before the output layer
     tie_weights: bool = False  # share the embedding and output matrices (needs embed == hidden)
-    init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
-    forget_bias: float | None = None  # LSTM forget-gate bias
+    init: str = "default"  # recurrent weights: default or orthogonal (rnnkit.nn.init)
+    forget_bias: float | None = None  # bias of the gate that keeps the old state
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise UserError(f"the architecture must be one of {', '.join(ARCHS)}, "
-                            f"got {self.arch!r}")
+        check_arch(self.arch, ARCHS)
         if self.layers < 1 or self.hidden < 1 or self.vocab_size < 1:
             raise UserError(f"layers, hidden and vocab_size must be positive, got {self.layers}, "
                             f"{self.hidden} and {self.vocab_size}")
@@ -37,6 +37,12 @@ class LanguageModelConfig:
         if self.tie_weights and self.embed not in (None, self.hidden):
             raise UserError(f"weight tying needs the embedding width equal to the hidden width "
                             f"({self.hidden}), got {self.embed}")
+        if self.init not in INITS:
+            raise UserError(f"init must be {' or '.join(INITS)} for a language model, found "
+                            f"{self.init!r}.")
+        if self.forget_bias is not None and self.arch not in GATED:
+            raise UserError(f"forget_bias applies to the gated layers ({', '.join(GATED)}), "
+                            f"not {self.arch!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> LanguageModelConfig:
@@ -51,24 +57,16 @@ class LanguageModelConfig:
 
 
 def recurrent_stack(cfg: LanguageModelConfig, input_size: int) -> nn.Module:
-    """The rnnkit layer for ``cfg.arch``; MinGRU/MinLSTM are looked up only when asked for."""
-    import rnnkit.nn as rnn_layers
-
-    cls = getattr(rnn_layers, _LAYER_CLASS[cfg.arch], None)
-    if cls is None:
-        raise UserError(f"the architecture {cfg.arch!r} needs rnnkit.nn.{_LAYER_CLASS[cfg.arch]}, "
-                        "which this installation does not have")
+    """The registry's layer for ``cfg.arch``, batch first."""
     extra = {}
     # Only pass the rnnkit-specific options when they are used, so any torch.nn-like layer works.
     if cfg.init != "default":
         extra["init"] = cfg.init
     if cfg.forget_bias is not None:
-        if cfg.arch not in ("lstm", "minlstm"):
-            raise UserError(f"forget_bias applies to LSTM-like layers, not {cfg.arch!r}")
         extra["forget_bias"] = cfg.forget_bias
     dropout = cfg.dropout if cfg.layers > 1 else 0.0
-    return cls(input_size, cfg.hidden, num_layers=cfg.layers, batch_first=True, dropout=dropout,
-               **extra)
+    return recurrent_layer(cfg.arch, input_size, cfg.hidden, cfg.layers, batch_first=True,
+                           dropout=dropout, **extra)
 
 
 class LanguageModel(nn.Module):

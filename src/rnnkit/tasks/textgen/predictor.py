@@ -1,0 +1,133 @@
+"""A trained language model loaded from its run directory, for sampling and evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.data.text import read_corpus
+from rnnkit.data.tokenizers import tokenizer_from_dict
+from rnnkit.errors import UserError
+from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.models.sampling import check_sampling, generate
+from rnnkit.tasks.textgen.config import TASK
+from rnnkit.tasks.textgen.task import stream_loss, text_size
+
+
+class TextGenerator:
+    """A trained language model with its tokenizer, for sampling and evaluation."""
+
+    task = TASK
+
+    def __init__(self, model: LanguageModel, tokenizer, config: dict[str, Any]):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.metrics: dict[str, Any] = {}
+
+    @property
+    def module(self) -> LanguageModel:
+        return self.model
+
+    def predict(self, prompts: str | Sequence[str], length: int = 200, **sampling: Any
+                ) -> str | list[str]:
+        """The continuation of a prompt (a str), or one continuation per prompt of a list;
+        ``sampling``: ``generate``'s ``temperature``, ``top_k``, ``top_p``, ``seed``."""
+        if isinstance(prompts, str):
+            return self.generate(prompts, length, **sampling)
+        wrong = [type(p).__name__ for p in prompts if not isinstance(p, str)] \
+            if isinstance(prompts, Sequence) else [type(prompts).__name__]
+        if wrong:
+            raise UserError(f"predict takes a prompt (str) or a list of prompts, found {wrong[0]}")
+        for i, prompt in enumerate(prompts):  # every prompt is checked before any is continued
+            self.tokenizer.encode(prompt, what=f"prompt {i + 1}")
+        return [self.generate(p, length, **sampling) for p in prompts]
+
+    def check(self, prompt: str, length: int = 200, *, temperature: float = 1.0,
+              top_k: int | None = None, top_p: float | None = None, samples: int = 1) -> None:
+        """Raise the UserError ``generate`` would raise for these settings, before any output."""
+        check_sampling(length, temperature, top_k, top_p, samples)
+        if not prompt:
+            raise UserError("the prompt is empty; give at least one character to start from")
+        self.tokenizer.encode(prompt, what="the prompt")
+
+    def generate(self, prompt: str, length: int = 200, *, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, samples: int = 1,
+                 seed: int | None = None, include_prompt: bool = False,
+                 on_text: Callable[[int, str], None] | None = None) -> str | list[str]:
+        """Continue ``prompt`` by ``length`` tokens.
+
+        Returns the new text (``include_prompt``: prompt + new text); a list of ``samples`` texts
+        when ``samples > 1``. ``on_text(sample_index, piece)`` receives each sample's text as it
+        is produced (whole characters only: a multi-byte character waits for its last byte).
+        """
+        check_sampling(length, temperature, top_k, top_p, samples)
+        prompt_ids = self.tokenizer.encode(prompt, what="the prompt")
+        streams = [self.tokenizer.stream_decoder() for _ in range(samples)]
+        pieces: list[list[str]] = [[] for _ in range(samples)]
+
+        def emit(tokens: torch.Tensor) -> None:
+            for i, token in enumerate(tokens.tolist()):
+                piece = streams[i].feed(token)
+                if piece:
+                    pieces[i].append(piece)
+                    if on_text is not None:
+                        on_text(i, piece)
+
+        generate(self.model, prompt_ids, length, samples=samples, temperature=temperature,
+                 top_k=top_k, top_p=top_p, seed=seed, on_token=emit)
+        texts = []
+        for i, stream in enumerate(streams):
+            tail = stream.flush()
+            if tail:
+                pieces[i].append(tail)
+                if on_text is not None:
+                    on_text(i, tail)
+            texts.append((prompt if include_prompt else "") + "".join(pieces[i]))
+        return texts[0] if samples == 1 else texts
+
+    def evaluate(self, data: str | Path | Sequence[str | Path], errors: str = "strict",
+                 seq_len: int | None = None) -> dict[str, float]:
+        """Loss (nats/token), perplexity, bits per character and per byte on other text."""
+        paths = [data] if isinstance(data, str | Path) else list(data)
+        text = read_corpus([Path(p) for p in paths], errors)
+        ids = torch.tensor(self.tokenizer.encode(text, what="the evaluation text"),
+                           dtype=torch.long)
+        if len(ids) < 2:
+            raise UserError(f"the evaluation text is shorter than two tokens, found {len(ids)}")
+        seq_len = seq_len or self.config.get("textgen", {}).get("seq_len", 128)
+        device = next(self.model.parameters()).device
+        loss = stream_loss(self.model, ids.to(device), seq_len)
+        chars, nbytes = text_size(text)
+        return {"loss": loss, "ppl": math.exp(min(loss, 700.0)),
+                "bpc": loss * len(ids) / chars / math.log(2),
+                "bpb": loss * len(ids) / nbytes / math.log(2), "tokens": float(len(ids))}
+
+
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
+         dtype: torch.dtype = torch.float32) -> TextGenerator:
+    """The model of a textgen run directory (its best checkpoint, else the last).
+
+    ``dtype=torch.bfloat16`` halves the weights' memory traffic, which is what limits sampling
+    at batch 1 on a CPU; the probabilities then differ from float32's in the third digit.
+    """
+    from rnnkit.train import load_for_inference
+
+    config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
+    try:
+        model_cfg = LanguageModelConfig.from_dict(config["model"])
+        tokenizer = tokenizer_from_dict(config["tokenizer"])
+    except (KeyError, TypeError) as e:
+        raise UserError(f"the config of {run_dir} is missing textgen settings ({e}); was it "
+                        "written by rnnkit?") from None
+    model = LanguageModel(model_cfg)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError:
+        raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
+                        "(edited or mixed-up checkpoint files)") from None
+    return TextGenerator(model.to(device=device, dtype=dtype), tokenizer, config)
