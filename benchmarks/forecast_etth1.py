@@ -55,7 +55,7 @@ def exchange() -> pd.DataFrame:
     return df
 
 
-def settings(case: str, lookback: int, horizon: int, args) -> tuple[F.ForecastConfig, dict]:
+def settings(case: str, lookback: int, horizon: int, args) -> dict:
     """SegRNN's published settings (segment 48 at look-back 720, width 512, dropout 0.5,
     batch 256, lr 1e-3) on the 7 ETTh1 variables; smaller widths where the data is small."""
     if case == "exchange":
@@ -64,22 +64,20 @@ def settings(case: str, lookback: int, horizon: int, args) -> tuple[F.ForecastCo
         data = dict(target="OT", val=ETT_ROWS[1], test=ETT_ROWS[2])
     else:
         data = dict(target="HUFL,HULL,MUFL,MULL,LUFL,LULL,OT", val=ETT_ROWS[1], test=ETT_ROWS[2])
-    cfg = F.ForecastConfig(
+    return dict(
         **data, calendar="none", lookback=lookback, horizon=horizon, model="segrnn",
         hidden=args.hidden, dropout=args.dropout, norm="last", loss=args.loss,
-        segment=min(48, lookback // 2) if lookback >= 96 else 0)
-    train = dict(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
-                 max_time=args.max_time, patience=args.patience, monitor="val_mse",
-                 schedule="cosine", quiet=not args.verbose, seed=args.seed)
-    return cfg, train
+        segment=min(48, lookback // 2) if lookback >= 96 else 0,
+        batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, max_time=args.max_time,
+        patience=args.patience, monitor="val_mse", schedule="cosine", quiet=not args.verbose,
+        seed=args.seed)
 
 
 def run_one(case: str, df: pd.DataFrame, lookback: int, horizon: int, args) -> dict:
-    cfg, train = settings(case, lookback, horizon, args)
     out = Path(tempfile.mkdtemp(prefix=f"bench-{case}-"))
     try:
         start = time.perf_counter()
-        trained = F.fit(df, cfg, F.train_config(**train), out / "run")
+        trained = F.train(df, out / "run", **settings(case, lookback, horizon, args))
         wall = time.perf_counter() - start
         log = pd.read_csv(out / "run" / "metrics.csv")
         fit_s = float(log["time"].max())

@@ -7,7 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnkit import threads
 from rnnkit.data import series as S
+from rnnkit.data import windows as W
+from rnnkit.data.scaling import Scaler
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as M
 from rnnkit.models.forecasters import (
@@ -19,14 +22,7 @@ from rnnkit.models.forecasters import (
 )
 from rnnkit.tasks import forecast as F
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small matrices on a shared 2-core machine: a second thread only adds contention
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def hourly(n=500, seed=0, period=24):
@@ -44,8 +40,8 @@ def hourly(n=500, seed=0, period=24):
 @pytest.mark.parametrize("kind", ["standard", "robust", "none"])
 def test_scaler_inverts_exactly(kind):
     values = np.random.default_rng(1).standard_normal((200, 3)) * [1, 10, 1e3] + [0, -5, 7e3]
-    scaler = S.Scaler.fit(values, kind, ["a", "b", "c"])
-    back = S.Scaler.from_dict(scaler.to_dict()).inverse(scaler.transform(values))
+    scaler = Scaler.fit(values, kind, ["a", "b", "c"])
+    back = Scaler.from_dict(scaler.to_dict()).inverse(scaler.transform(values))
     np.testing.assert_allclose(back, values, rtol=1e-12, atol=1e-9)
     if kind == "standard":
         np.testing.assert_allclose(scaler.transform(values).mean(0), 0, atol=1e-12)
@@ -74,12 +70,12 @@ def test_scalers_use_training_statistics_only():
        stride=st.integers(1, 5), val=st.sampled_from([0.1, 0.2]), test=st.sampled_from([0.1, 0.2]))
 def test_windows_never_cross_splits(n, lookback, horizon, stride, val, test):
     index = pd.RangeIndex(n)
-    val_start, test_start = S.split_points(index, val, test)
+    val_start, test_start = W.split_points(index, val, test)
     assert val_start == int(n * round(1 - val - test, 10))
     assert n - test_start == int(n * test)
     parts = [(0, val_start, stride), (val_start, test_start, 1), (test_start, n, 1)]
     for begin, end, step in parts:
-        starts = S.window_starts(begin, end, lookback, horizon, step)
+        starts = W.window_starts(begin, end, lookback, horizon, step)
         if len(starts):
             assert starts.min() >= max(begin, lookback)  # look-back starts at row 0 or later
             assert starts.max() + horizon <= end  # targets stay inside the part
@@ -93,11 +89,11 @@ def test_windows_never_cross_splits(n, lookback, horizon, stride, val, test):
 
 def test_split_by_dates_and_rows():
     index = pd.date_range("2020-01-01", periods=100, freq="D")
-    assert S.split_points(index, "2020-03-01", "2020-03-21") == (60, 80)
-    assert S.split_points(index, 10, 20) == (70, 80)
-    assert S.split_points(index, "10", 0.2) == (70, 80)
+    assert W.split_points(index, "2020-03-01", "2020-03-21") == (60, 80)
+    assert W.split_points(index, 10, 20) == (70, 80)
+    assert W.split_points(index, "10", 0.2) == (70, 80)
     with pytest.raises(UserError, match="no training part"):
-        S.split_points(index, 0.5, 0.6)
+        W.split_points(index, 0.5, 0.6)
 
 
 def test_task_windows_and_batches():
@@ -223,14 +219,15 @@ def test_metrics_against_hand_computed_values():
 
 @pytest.fixture(scope="module")
 def trained_sine(tmp_path_factory):
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     t = np.arange(1500)
     df = pd.DataFrame({"y": np.sin(2 * np.pi * t / 20) + 0.15 * rng.standard_normal(len(t))})
-    out = tmp_path_factory.mktemp("sine")
-    cfg = F.ForecastConfig(target="y", lookback=40, horizon=10, hidden=32, head="quantile",
-                           levels="0.5,0.8,0.95", season=7)
-    return df, F.fit(df, cfg, F.train_config(epochs=20, quiet=True), out)
+    out = tmp_path_factory.mktemp("sine") / "run"
+    with threads.one_thread():
+        trained = F.train(df, out, target="y", lookback=40, horizon=10, hidden=32,
+                          head="quantile", levels="0.5,0.8,0.95", season=7, epochs=20,
+                          quiet=True)
+    return df, trained
 
 
 def test_learns_a_noisy_sine_better_than_naive_forecasts(trained_sine):
@@ -245,6 +242,27 @@ def test_learns_a_noisy_sine_better_than_naive_forecasts(trained_sine):
     cov = [m.loc["model", f"coverage_{p}"] for p in (50, 80, 95)]
     assert cov[0] < cov[1] < cov[2]
     assert cov[2] > 0.75
+
+
+def test_report_evaluate_and_the_predictor_protocol(trained_sine, tmp_path):
+    from rnnkit.tasks import Predictor
+
+    df, trained = trained_sine
+    assert isinstance(trained, Predictor) and trained.task == "forecast"
+    assert trained.module is trained.model
+    report = trained.metrics
+    assert set(report) == {"train", "test"} and "val_mse" in report["train"]
+    assert report["test"] == trained.test.to_dict()
+    assert report["test"]["windows"] == len(trained.test.times)
+    assert report["test"]["model"]["mse"] == pytest.approx(trained.test.metrics.loc["model", "mse"])
+    # evaluate: the same test-part backtest, flat, from a frame or a file
+    df.to_csv(tmp_path / "sine.csv", index=False)
+    flat = trained.evaluate(str(tmp_path / "sine.csv"))
+    assert flat == trained.evaluate(df)
+    assert flat["mse"] == pytest.approx(report["test"]["model"]["mse"])
+    assert flat["last_value_mae"] == pytest.approx(report["test"]["last_value"]["mae"])
+    assert "coverage_80" in flat and "seasonal_naive_mse" in flat
+    assert F.summary(report, tmp_path)[0].startswith(f"test: {report['test']['windows']} windows")
 
 
 def test_backtest_baselines_and_predict(trained_sine):
@@ -286,8 +304,7 @@ def test_future_covariates_are_used(model, tmp_path):
     rng = np.random.default_rng(2)
     promo = (rng.random(800) < 0.3).astype(float)
     df = pd.DataFrame({"promo": promo, "y": 3 * promo + 0.1 * rng.standard_normal(800)})
-    cfg = F.ForecastConfig(target="y", future="promo", lookback=14, horizon=7, hidden=16,
-                           model=model, norm="none", season=7)
-    trained = F.fit(df, cfg, F.train_config(epochs=15, quiet=True), tmp_path)
+    trained = F.train(df, tmp_path / "run", target="y", future="promo", lookback=14, horizon=7,
+                      hidden=16, model=model, norm="none", season=7, epochs=15, quiet=True)
     m = trained.test.metrics
     assert m.loc["model", "mse"] < 0.1 * m.loc["last_value", "mse"]

@@ -1,19 +1,14 @@
 """``rnnkit train forecast``, ``rnnkit forecast``, ``rnnkit backtest``: smoke test and bad input."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from rnnkit.cli import run
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def daily(n=240, seed=0):
@@ -73,6 +68,19 @@ def test_train_forecast_backtest_evaluate(tmp_path, capsys):
     short = write(future.iloc[:5], tmp_path / "short.csv")
     assert run(["forecast", str(out), "--data", data, "--future", short]) == 2
     assert "'promo' is missing at 2022-09-03" in capsys.readouterr().err
+
+
+def test_resume_restores_the_saved_settings(tmp_path, capsys):
+    data = write(daily(), tmp_path / "sales.csv")
+    out = tmp_path / "run"
+    assert run([*TRAIN, "--data", data, "--out", str(out), "--past", "temp"]) == 0
+    # only a larger budget: the data file, columns and model come from the run's config.json
+    assert run(["train", "forecast", "--out", str(out), "--resume", "--max-steps", "5",
+                "--quiet"]) == 0
+    assert "test:" in capsys.readouterr().out
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["forecast"]["data"] == data and saved["forecast"]["past"] == "temp"
+    assert saved["forecast"]["horizon"] == 7 and saved["train"]["max_steps"] == 5
 
 
 def test_long_format_and_parquet_or_clear_error(tmp_path, capsys):

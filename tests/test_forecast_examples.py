@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnkit.cli import forecast as cli_forecast
 from rnnkit.cli import run
 from rnnkit.data import examples
 from rnnkit.data import series as S
 from rnnkit.errors import UserError
+from rnnkit.tasks.forecast import examples as forecast_examples
 
 
 def test_seattle_weather_is_daily_and_complete():
@@ -32,7 +32,7 @@ def test_stocks_are_long_monthly_and_goog_starts_late():
     assert not frame.isna().any().any()
     counts = frame.groupby("symbol")["date"].count()
     assert counts.to_dict() == {"AAPL": 123, "AMZN": 123, "GOOG": 68, "IBM": 123, "MSFT": 123}
-    settings = cli_forecast.EXAMPLES["stocks"].settings
+    settings = forecast_examples.EXAMPLES["stocks"].settings
     wide = S.long_to_wide(frame, settings["id_col"], settings["time_col"], settings["value_col"])
     targets = settings["target"].split(",")
     assert "GOOG" not in targets
@@ -47,7 +47,7 @@ def test_co2_is_weekly_and_its_gaps_are_filled_by_the_example():
     assert frame["co2"].isna().sum() == 59
     with pytest.raises(UserError, match="missing value"):  # not filled silently by default
         S.prepare(frame, ["co2"], ["co2"])
-    fill = cli_forecast.EXAMPLES["co2"].settings["fill"]
+    fill = forecast_examples.EXAMPLES["co2"].settings["fill"]
     series = S.prepare(frame, ["co2"], ["co2"], fill=fill)
     assert series.freq == "W-SAT" and len(series.frame) == 2284
     values = series.values(["co2"])[:, 0]
@@ -106,12 +106,12 @@ def test_missing_statsmodels_through_the_command(tmp_path, capsys, monkeypatch):
     assert err.startswith("error: ") and err.count("\n") == 1 and "pip install" in err
 
 
-def test_demo_step_is_the_seattle_example_and_starts_over(tmp_path, capsys, monkeypatch):
-    quick = dataclasses.replace(cli_forecast.EXAMPLES["seattle"], max_time=1)
-    monkeypatch.setitem(cli_forecast.EXAMPLES, "seattle", quick)
+def test_demo_step_is_the_seattle_example_and_starts_over(tmp_path, monkeypatch):
+    quick = dataclasses.replace(forecast_examples.EXAMPLES["seattle"], max_time=1)
+    monkeypatch.setitem(forecast_examples.EXAMPLES, "seattle", quick)
     for _ in range(2):  # a rerun replaces the demo's own run rather than failing on it
-        cli_forecast.demo_step(tmp_path, quiet=True)
-        lines = capsys.readouterr().out.splitlines()
+        lines = forecast_examples.demo(tmp_path, quiet=True)
+        assert lines[1] == f"picture: {tmp_path / 'forecast.png'}"
         assert lines[0].startswith("Seattle temp_max, 14 days ahead, test 279 windows")
         assert (tmp_path / "forecast.png").stat().st_size > 1000
         assert (tmp_path / "forecast" / "config.json").is_file()

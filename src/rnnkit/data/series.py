@@ -1,9 +1,10 @@
-"""Time series tables: reading, checking, calendar features, scaling, windows and time splits.
+"""Time series tables: reading, checking, regular time steps and calendar features.
 
 A series table is a pandas frame indexed by time (a ``DatetimeIndex`` at a regular frequency, or
 plain step numbers when the file has no time column), one numeric column per variable. Every
 check names the column and the row, because a forecast that silently trains on a shifted or
-half-empty series is worse than no forecast.
+half-empty series is worse than no forecast. Scaling is in ``rnnkit.data.scaling``, time splits
+and windows in ``rnnkit.data.windows``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,6 @@ from rnnkit.errors import UserError
 
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "day")
 FILLS = ("error", "ffill", "interpolate")
-SCALERS = ("standard", "robust", "none")
 CALENDAR = ("minute", "hour", "weekday", "day", "month")
 
 
@@ -296,131 +295,3 @@ def _step_seconds(freq: str) -> float:
     except ValueError:  # months, quarters, years have no fixed length
         start = pd.Timestamp("2001-01-01")
         return ((start + offset) - start).total_seconds()
-
-
-# -- scaling ------------------------------------------------------------------------------------
-
-class Scaler:
-    """Per-variable affine scaling ``(x - center) / scale``, fitted on the training part only.
-
-    ``standard``: mean and standard deviation; ``robust``: median and interquartile range (for
-    series with outliers); ``none``: the identity.
-    """
-
-    def __init__(self, kind: str, center: np.ndarray, scale: np.ndarray):
-        self.kind = kind
-        self.center = np.asarray(center, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-
-    @classmethod
-    def fit(cls, values: np.ndarray, kind: str, names: Sequence[str]) -> Scaler:
-        if kind not in SCALERS:
-            raise UserError(f"scaler must be one of {', '.join(SCALERS)}, found {kind!r}.")
-        values = np.asarray(values, dtype=np.float64)
-        width = values.shape[1]
-        if kind == "none":
-            return cls(kind, np.zeros(width), np.ones(width))
-        if kind == "standard":
-            center, scale = values.mean(0), values.std(0)
-        else:
-            q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
-            scale = q75 - q25
-            # a mostly flat series (IQR 0) still scales by its spread
-            scale = np.where(scale > 0, scale, values.std(0))
-        for j, name in enumerate(names):
-            if not scale[j] > 1e-12 * max(1.0, abs(center[j])):
-                raise UserError(f"column {name!r} is constant ({values[0, j]:g}) in the "
-                                "training part, so there is nothing to learn or scale; remove it.")
-        return cls(kind, center, scale)
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.center) / self.scale
-
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * self.scale + self.center
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "center": self.center.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(d["kind"], np.array(d["center"]), np.array(d["scale"]))
-
-
-# -- splits and windows -------------------------------------------------------------------------
-
-def split_points(index: pd.Index, val: float | str, test: float | str) -> tuple[int, int]:
-    """Rows where validation and test targets start. Each of ``val`` and ``test`` is a fraction
-    of the rows (0.1), a row count (2880) or a start date (``"2018-01-01"``). With two fractions
-    the training part gets ``int(n * (1 - val - test))`` rows and the test ``int(n * test)``, the
-    usual protocol of the long-horizon benchmarks."""
-    n = len(index)
-    kind_v, v = _split_value(index, val, "val")
-    kind_t, t = _split_value(index, test, "test")
-    test_start = t if kind_t == "date" else n - (int(n * t) if kind_t == "frac" else int(t))
-    if kind_v == "date":
-        val_start = int(v)
-    elif kind_v == "frac" and kind_t == "frac":
-        val_start = int(n * round(1 - v - t, 10))
-    else:
-        val_start = test_start - (int(n * v) if kind_v == "frac" else int(v))
-    if not 0 < val_start <= test_start <= n:
-        raise UserError(f"the split leaves no training part: validation starts at row "
-                        f"{val_start + 1} and test at row {test_start + 1} of {n}.")
-    return val_start, test_start
-
-
-def _split_value(index: pd.Index, value: float | str, name: str) -> tuple[str, float]:
-    """``("frac", 0.1)``, ``("rows", 2880)`` or ``("date", row where the date starts)``."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return "date", _date_row(index, value, name)
-    if not value >= 0 or (value >= 1 and not float(value).is_integer()):
-        raise UserError(f"{name} must be a fraction, a row count or a date, found {value}.")
-    return ("frac", float(value)) if value < 1 else ("rows", float(value))
-
-
-def _date_row(index: pd.Index, text: str, name: str) -> int:
-    if not isinstance(index, pd.DatetimeIndex):
-        raise UserError(f"{name} is the date {text!r}, but the data has no time column.")
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError as e:
-        raise UserError(f"{name} must be a fraction, a row count or a date, found {text!r}.") from e
-    return int(index.searchsorted(stamp))
-
-
-def window_starts(begin: int, end: int, lookback: int, horizon: int, stride: int = 1,
-                  latest_first: bool = False) -> np.ndarray:
-    """Rows ``t`` of the first forecast step of every window whose targets ``[t, t + horizon)``
-    lie in ``[begin, end)`` and whose look-back ``[t - lookback, t)`` starts at row 0 or later.
-    The look-back may reach into an earlier part (that is the past, not a leak); targets never
-    cross ``end``. With ``latest_first`` the stride is anchored at the last window."""
-    if stride < 1:
-        raise UserError(f"stride must be at least 1, found {stride}.")
-    first = max(begin, lookback)
-    last = end - horizon
-    if last < first:
-        return np.zeros(0, dtype=np.int64)
-    if latest_first:
-        return np.arange(last, first - 1, -stride, dtype=np.int64)[::-1].copy()
-    return np.arange(first, last + 1, stride, dtype=np.int64)
-
-
-def check_lengths(n_rows: int, lookback: int, horizon: int, val_start: int, test_start: int
-                  ) -> None:
-    """Clear errors when the look-back and horizon do not fit in the parts of the data."""
-    if lookback < 1 or horizon < 1:
-        raise UserError(f"lookback and horizon must be at least 1, found {lookback} and {horizon}.")
-    if lookback + horizon > val_start:
-        raise UserError(f"lookback {lookback} + horizon {horizon} = {lookback + horizon} rows do "
-                        f"not fit in the training part ({val_start} rows of {n_rows}); use a "
-                        "shorter lookback or horizon, or more data.")
-    if test_start - val_start < horizon and test_start > val_start:
-        raise UserError(f"the validation part has {test_start - val_start} rows, fewer than the "
-                        f"horizon {horizon}; make it larger (--val) or the horizon shorter.")
-    if 0 < n_rows - test_start < horizon:
-        raise UserError(f"the test part has {n_rows - test_start} rows, fewer than the horizon "
-                        f"{horizon}; make it larger (--test) or the horizon shorter.")

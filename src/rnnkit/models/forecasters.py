@@ -35,11 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import rnnkit.nn as rnn_layers
 from rnnkit.errors import UserError
+from rnnkit.nn.registry import check_arch, recurrent_layer
 
 MODELS = ("segrnn", "rnn", "seq2seq")
-ARCHS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "mingru": "MinGRU", "minlstm": "MinLSTM"}
 NORMS = ("last", "revin", "none")
 CHANNELS = ("independent", "joint")
 HEADS = ("point", "quantile", "gaussian")
@@ -72,7 +71,7 @@ class ForecasterConfig:
 
     def __post_init__(self) -> None:
         _choice("model", self.model, MODELS)
-        _choice("arch", self.arch, ARCHS)
+        check_arch(self.arch)
         _choice("norm", self.norm, NORMS)
         _choice("channels", self.channels, CHANNELS)
         _choice("head", self.head, HEADS)
@@ -117,9 +116,8 @@ def build_forecaster(cfg: ForecasterConfig) -> Forecaster:
 
 
 def _recurrent(cfg: ForecasterConfig, input_size: int, hidden: int) -> nn.Module:
-    layer = getattr(rnn_layers, ARCHS[cfg.arch])
-    return layer(input_size, hidden, num_layers=cfg.layers, batch_first=True,
-                 dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+    return recurrent_layer(cfg.arch, input_size, hidden, cfg.layers, batch_first=True,
+                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
 
 
 def _repeat_state(state, times: int):

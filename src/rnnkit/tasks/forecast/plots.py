@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from rnnkit.tasks.forecast import Backtest
+    from rnnkit.tasks.forecast.backtest import Backtest
 
 MAX_PANELS = 4  # more targets than this: the first four are drawn
 
