@@ -110,7 +110,7 @@ def main() -> int:
         print(f"skipped: SST-2 not found in {DATA} (see shared/data/README.md)")
         return 0
     from rnnkit.tasks import sentiment
-    from rnnkit.tasks.sentiment_ensemble import default_workers, member_dir
+    from rnnkit.train.ensemble import default_workers, member_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)

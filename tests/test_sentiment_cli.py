@@ -3,11 +3,13 @@
 import csv
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 from rnnkit.cli import run
+from rnnkit.models.classifier import ClassifierConfig
 from rnnkit.tasks import sentiment, textgen
 
 POS = ["good", "great", "fine", "superb", "lovely"]
@@ -88,6 +90,33 @@ def test_classify_file_writes_labels_and_probabilities(trained):
         p = float(r["prob_neg"]), float(r["prob_pos"])
         assert sum(p) == pytest.approx(1.0, abs=1e-5)
         assert r["label"] == ("pos" if p[1] > p[0] else "neg")
+
+
+def test_predict_gives_plain_python_and_evaluate_top_level_numbers(trained):
+    d, out = trained
+    clf = sentiment.load(out)
+    assert clf.task == "sentiment" and clf.module is clf.model
+    [one] = clf.predict("a great film")  # a single text is a list of one
+    assert one["label"] in ("neg", "pos") and isinstance(one["label"], str)
+    assert set(one["probabilities"]) == {"neg", "pos"}
+    assert all(isinstance(p, float) for p in one["probabilities"].values())
+    assert one["label"] == max(one["probabilities"], key=one["probabilities"].get)
+    m = clf.evaluate(str(d / "test.csv"))
+    assert m["examples"] == 12 and {"accuracy", "macro_f1", "loss"} <= set(m)
+    assert m["per_class"]["pos"]["recall"] == m["recall_pos"]
+    assert clf.evaluate([d / "test.csv"])["accuracy"] == m["accuracy"]
+
+
+def test_old_run_directory_classifies(capsys):
+    old = Path(__file__).parent / "fixtures" / "old_runs" / "sentiment"
+    assert run(["classify", str(old), "--text", "good film"]) == 0
+    assert capsys.readouterr().out.split("\t")[0] in sentiment.load(old).labels
+
+
+def test_model_defaults_are_the_tasks():
+    cfg, model = sentiment.SentimentConfig(), ClassifierConfig(vocab_size=5, num_classes=2)
+    assert (cfg.hidden, cfg.embed, cfg.word_dropout) == (model.hidden, model.embed,
+                                                         model.word_dropout) == (128, 200, 0.25)
 
 
 def test_evaluate_dispatches_to_sentiment(trained, capsys):
@@ -229,9 +258,14 @@ def test_ensemble_trains_saves_and_classifies(tmp_path, capsys):
     assert run([*args, "--out", str(out), "--ensemble", "2", "--workers", "2"]) == 0
     clf = sentiment.load(out)
     assert clf.model.cfg.ensemble == 2 and len(clf.model.members) == 2
-    labels, probs = clf.predict(["a great film", "boring", "a greatish filmlet"])
+    texts = ["a great film", "boring", "a greatish filmlet"]
+    probs = clf.predict_proba(texts)
     torch.testing.assert_close(probs.sum(1), torch.ones(3))
-    assert labels == [clf.labels[i] for i in probs.argmax(1).tolist()]
+    predicted = clf.predict(texts)
+    assert [p["label"] for p in predicted] == [clf.labels[i] for i in probs.argmax(1).tolist()]
+    for p, row in zip(predicted, probs.tolist(), strict=True):
+        assert list(p["probabilities"]) == clf.labels
+        assert list(p["probabilities"].values()) == pytest.approx(row)
     # new words are indexed once, for all members
     first, second = (m.embedding for m in clf.model.members)
     assert first.indexed == second.indexed == len(clf.encoder.vocab)

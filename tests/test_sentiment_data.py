@@ -1,4 +1,5 @@
-"""Readers, stratified split, word vectors, length bucketing and the classification metrics."""
+"""Readers, stratified split, text encoders, word vectors, length bucketing and the
+classification metrics."""
 
 import gzip
 import json
@@ -10,8 +11,9 @@ from hypothesis import strategies as st
 
 from rnnkit.data.bucketing import BucketBatchSampler, padding_fraction
 from rnnkit.data.table import label_order, read_labelled, stratified_split
+from rnnkit.data.text_encoders import encode_texts, encoder_from_dict, pad_batch, word_encoder
 from rnnkit.data.vectors import read_vectors
-from rnnkit.data.vocab import Vocab
+from rnnkit.data.vocab import DEFAULT_PATTERN, Vocab
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import (
     classification_metrics,
@@ -151,3 +153,20 @@ def test_metrics_against_hand_computed_values(tmp_path):
     assert [a["support"], b["support"], c["support"]] == [3, 2, 1]
     png = plot_confusion_matrix(m["confusion_matrix"], ["a", "b", "c"], tmp_path / "cm.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_text_encoders_round_trip_and_pad(capsys):
+    texts = ["a good film", "a good plot", "dull"]
+    plain = word_encoder(texts, lowercase=True, pattern=DEFAULT_PATTERN, min_freq=2,
+                         max_vocab=None, subwords=False)
+    assert plain.encode("A good zebra") == [2, 3, 1]  # rare and unseen words are <unk>
+    open_ = word_encoder(texts, lowercase=True, pattern=DEFAULT_PATTERN, min_freq=2,
+                         max_vocab=None, subwords=True)
+    assert open_.rows == len(plain.vocab) and open_.encode("zebra") == [len(open_.vocab) - 1]
+    again = encoder_from_dict(open_.to_dict())  # only the training words are saved
+    assert again.vocab.tokens == open_.vocab.tokens[:-1] and again.open
+    seqs = encode_texts(plain, ["a good film", "", "good " * 5], max_len=3, source="x.csv")
+    assert [s.tolist() for s in seqs] == [[2, 3, 1], [1], [3, 3, 3]]  # no word: one <unk>
+    assert "1 of 3 texts in x.csv are longer than max_len 3" in capsys.readouterr().err
+    tokens, lengths = pad_batch(seqs, plain.pad_id)
+    assert tokens.tolist() == [[2, 3, 1], [1, 0, 0], [3, 3, 3]] and lengths.tolist() == [3, 1, 3]

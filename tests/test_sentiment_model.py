@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-import rnnkit.nn
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import (
     POOLINGS,
@@ -13,9 +12,9 @@ from rnnkit.models.classifier import (
     build_classifier,
     members,
 )
+from rnnkit.nn.registry import ARCHS
 
-ARCHS = [a for a, cls in [("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN"), ("mingru", "MinGRU"),
-                          ("minlstm", "MinLSTM")] if hasattr(rnnkit.nn, cls)]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -52,7 +51,7 @@ def test_attention_weights_are_zero_on_padding_and_sum_to_one():
 def test_class_weights_weigh_the_loss():
     torch.manual_seed(0)
     base = ClassifierConfig(vocab_size=10, num_classes=2, hidden=3, embed=3, dropout=0.0,
-                            embed_dropout=0.0)
+                            embed_dropout=0.0, word_dropout=0.0)
     plain = TextClassifier(base)
     heavy = TextClassifier(ClassifierConfig(**{**base.to_dict(), "class_weights": [1.0, 3.0]}))
     heavy.load_state_dict(plain.state_dict())
@@ -67,6 +66,8 @@ def test_class_weights_weigh_the_loss():
 
 
 def test_config_rejects_bad_values():
+    with pytest.raises(UserError, match="arch must be one of lstm, gru"):
+        ClassifierConfig(vocab_size=5, num_classes=2, arch="transformer")
     with pytest.raises(UserError, match="pooling must be one of"):
         ClassifierConfig(vocab_size=5, num_classes=2, pooling="sum")
     with pytest.raises(UserError, match="at least two classes"):

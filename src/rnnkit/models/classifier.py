@@ -2,7 +2,7 @@
 
 Sequences of different lengths share a padded batch; the encoder gets their lengths and the
 pooling a mask, so padding never changes a sequence's result. ``ensemble > 1`` holds that many
-classifiers (trained independently, see ``rnnkit.tasks.sentiment_ensemble``) and predicts the
+classifiers (trained independently, see ``rnnkit.train.ensemble``) and predicts the
 mean of their probabilities: on small labelled sets the members' errors differ enough that the
 mean is more accurate than any one of them.
 """
@@ -18,12 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.errors import UserError
+from rnnkit.nn.registry import check_arch, recurrent_layer
 from rnnkit.nn.subword_embedding import SubwordEmbedding
 
-ARCHS = ("lstm", "gru", "rnn", "mingru", "minlstm")
 POOLINGS = ("last", "max", "mean", "attention")
-_LAYER_CLASS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN", "mingru": "MinGRU",
-                "minlstm": "MinLSTM"}
 
 
 @dataclass
@@ -32,13 +30,15 @@ class ClassifierConfig:
     num_classes: int
     arch: str = "lstm"
     layers: int = 1
-    hidden: int = 256  # per direction
-    embed: int = 300
+    hidden: int = 128  # per direction
+    embed: int = 200
     bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.5  # before the output layer, and between recurrent layers
     embed_dropout: float = 0.3  # on the word embeddings
-    word_dropout: float = 0.0  # share of tokens whose whole vector is zeroed in training
+    # share of tokens whose whole vector is zeroed in training: small labelled sets overfit to a
+    # few words without it
+    word_dropout: float = 0.25
     pad_id: int | None = 0  # embedding row kept at zero; None when padding uses a real token id
     class_weights: list[float] | None = None  # loss weight of each class
     init: str = "default"  # recurrent weight initialisation, see rnnkit.nn
@@ -47,9 +47,7 @@ class ClassifierConfig:
     subword_buckets: int = 0  # > 0: word vectors add their character n-grams' (SubwordEmbedding)
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise UserError(f"the architecture must be one of {', '.join(ARCHS)}, "
-                            f"found {self.arch!r}.")
+        check_arch(self.arch)
         if self.pooling not in POOLINGS:
             raise UserError(f"the pooling must be one of {', '.join(POOLINGS)}, "
                             f"found {self.pooling!r}.")
@@ -81,13 +79,7 @@ class ClassifierConfig:
 
 
 def encoder_layer(cfg: ClassifierConfig) -> nn.Module:
-    """The rnnkit layer for ``cfg.arch``; MinGRU/MinLSTM are looked up only when asked for."""
-    import rnnkit.nn as rnn_layers
-
-    cls = getattr(rnn_layers, _LAYER_CLASS[cfg.arch], None)
-    if cls is None:
-        raise UserError(f"the architecture {cfg.arch!r} needs rnnkit.nn.{_LAYER_CLASS[cfg.arch]}, "
-                        "which this installation does not have.")
+    """The recurrent layer for ``cfg.arch`` from the architecture registry."""
     extra = {}
     if cfg.init != "default":
         extra["init"] = cfg.init
@@ -95,9 +87,9 @@ def encoder_layer(cfg: ClassifierConfig) -> nn.Module:
         if cfg.arch not in ("lstm", "minlstm"):
             raise UserError(f"forget_bias applies to LSTM-like layers, not {cfg.arch!r}.")
         extra["forget_bias"] = cfg.forget_bias
-    return cls(cfg.embed, cfg.hidden, num_layers=cfg.layers, batch_first=True,
-               dropout=cfg.dropout if cfg.layers > 1 else 0.0,
-               bidirectional=cfg.bidirectional, **extra)
+    return recurrent_layer(cfg.arch, cfg.embed, cfg.hidden, cfg.layers, batch_first=True,
+                           dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+                           bidirectional=cfg.bidirectional, **extra)
 
 
 class TextClassifier(nn.Module):

@@ -172,6 +172,23 @@ def clean_leftovers(run_dir: Path) -> None:
                     p.unlink(missing_ok=True)
 
 
+def save_merged(run_dir: Path, states: list[dict[str, torch.Tensor]], config: dict[str, Any]
+                ) -> str:
+    """Save the state dicts of several models (an ensemble's members) as one checkpoint of
+    ``run_dir``: tensor ``name`` of model K becomes ``members.K.name``. ``best`` and ``last``
+    point at it, older checkpoints go (a resumed ensemble is merged again) and ``config``
+    becomes the run's config.json too. Returns the checkpoint's name."""
+    merged = {f"members.{k}.{name}": t for k, state in enumerate(states)
+              for name, t in state.items()}
+    name = new_name(run_dir, 0)
+    save_checkpoint(run_dir, name, merged, config, None)
+    set_pointer(run_dir, "best", name)
+    set_pointer(run_dir, "last", name)
+    prune(run_dir, 1)
+    write_json_atomic(Path(run_dir) / CONFIG_FILE, config)
+    return name
+
+
 # -- loading ------------------------------------------------------------------------------------
 
 def resolve(path: str | Path, which: str = "best") -> Path:
