@@ -5,20 +5,14 @@ import gzip
 import pytest
 import torch
 
-from rnnkit.data.parallel import filter_long, read_parallel
+from rnnkit.data.pairs import make_batch
+from rnnkit.data.parallel import filter_long, read_pairs, read_parallel, split_pairs
 from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import UserError
 from rnnkit.models.beam_search import beam_search, greedy
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small matrices on a shared 2-core machine: one thread is as fast and does not fight others
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -54,6 +48,29 @@ def test_long_pairs_are_filtered_and_counted(tmp_path):
     data = read_parallel(tmp_path / "a.de", tmp_path / "a.en")
     kept, keep = filter_long(data, [1, 5, 2], [2, 1, 3], max_len=2)
     assert keep == [0] and kept.src == ["a"] and kept.skipped_long == 2
+
+
+def test_a_lone_source_file_must_be_a_tsv_and_the_split_holds_out_a_fraction(tmp_path):
+    (tmp_path / "a.de").write_text("".join(f"s{i}\n" for i in range(20)))
+    (tmp_path / "a.en").write_text("".join(f"t{i}\n" for i in range(20)))
+    with pytest.raises(UserError, match="needs its target-side file"):
+        read_pairs(tmp_path / "a.de", None, "the training source")
+    data = read_pairs(tmp_path / "a.de", tmp_path / "a.en")
+    train, val = split_pairs(data, 0.1, seed=0)
+    assert len(val) == 2 and len(train) == 18 and train.src == sorted(train.src, key=data.src.index)
+    assert sorted(train.src + val.src) == sorted(data.src)
+    assert split_pairs(data, 0.1, seed=0)[1].src == val.src  # a resumed run holds out the same
+    with pytest.raises(UserError, match="too few"):
+        split_pairs(data.subset([0]), 0.5, seed=0)
+
+
+def test_batches_shift_the_target_and_pad_with_zero():
+    src, src_len, tgt_in, tgt_out = make_batch(
+        [torch.tensor([5, 6, 7]), torch.tensor([8])],
+        [torch.tensor([9, 3]), torch.tensor([10, 11, 3])], bos_id=2)
+    assert src.tolist() == [[5, 6, 7], [8, 0, 0]] and src_len.tolist() == [3, 1]
+    assert tgt_out.tolist() == [[9, 3, 0], [10, 11, 3]]
+    assert tgt_in.tolist() == [[2, 9, 3], [2, 10, 11]]
 
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
@@ -129,6 +146,11 @@ def test_teacher_forcing_zero_reads_own_predictions():
             step_logits, state, _ = model.decoder.step(y, state, memory)
             torch.testing.assert_close(step_logits, logits[:, t], atol=1e-5, rtol=1e-4)
             y = step_logits.argmax(-1)
+
+
+def test_an_unknown_arch_names_the_registry_ones():
+    with pytest.raises(UserError, match="arch must be one of lstm, gru, rnn, mingru, minlstm"):
+        Seq2SeqConfig(10, 10, arch="transformer")
 
 
 def test_tied_embeddings_share_the_matrix():

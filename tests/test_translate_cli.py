@@ -1,14 +1,22 @@
 """``rnnkit train translate``, ``rnnkit translate`` and ``rnnkit evaluate`` end to end: a tiny
 model learns a word-mapping language, and bad input gets one sentence and exit code 2."""
 
+import dataclasses
 import json
 import random
 
 import pytest
 import torch
+import typer
 
 from rnnkit.cli import run
-from rnnkit.tasks import translate
+from rnnkit.cli.train import train_command
+from rnnkit.errors import UserError
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks import Predictor, registry, translate
+from rnnkit.threads import one_thread
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SRC = ["ein", "hund", "katze", "rot", "blau", "lauft", "springt", "im", "park", "haus"]
 TGT = ["a", "dog", "cat", "red", "blue", "runs", "jumps", "in", "park", "house"]
@@ -33,28 +41,18 @@ TINY = ["--hidden", "32", "--embed", "32", "--vocab-size", "60", "--batch-size",
         "--dropout", "0", "--label-smoothing", "0", "--lr", "0.01", "--quiet", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("tr")
     src, tgt = write_pairs(d, "train", pairs(600, 0))
     val_src, val_tgt = write_pairs(d, "val", pairs(40, 1))
     test_src, test_tgt = write_pairs(d, "test", pairs(40, 2))
     out = d / "run"
-    code = run(["train", "translate", "--src", str(src), "--tgt", str(tgt), "--val-src",
-                str(val_src), "--val-tgt", str(val_tgt), "--test-src", str(test_src),
-                "--test-tgt", str(test_tgt), "--out", str(out), "--max-steps", "150",
-                "--beam", "3", *TINY])
-    torch.set_num_threads(threads)
+    with one_thread():  # the module-scoped fixture runs outside the per-test one
+        code = run(["train", "translate", "--src", str(src), "--tgt", str(tgt), "--val-src",
+                    str(val_src), "--val-tgt", str(val_tgt), "--test-src", str(test_src),
+                    "--test-tgt", str(test_tgt), "--out", str(out), "--max-steps", "150",
+                    "--beam", "3", *TINY])
     assert code == 0
     return d, out
 
@@ -91,6 +89,23 @@ def test_evaluate_dispatches_to_translation(trained, capsys):
                 str(d / "test.en")]) == 0
     shown = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert float(shown["bleu"]) > 60
+
+
+def test_the_predictor_protocol(trained):
+    d, out = trained
+    tr = registry.load(out)
+    assert isinstance(tr, Predictor) and isinstance(tr, translate.Translator)
+    assert tr.task == "translate" and tr.config["task"] == "translate" and tr.metrics == {}
+    assert tr.module is tr.model and isinstance(tr.module, Seq2Seq)
+    assert tr.predict(["hund katze rot", ""], beam=1) == ["dog cat red", ""]
+    files = [str(d / "test.de"), str(d / "test.en")]
+    metrics = tr.evaluate(files, beam=1)
+    assert metrics["bleu"] > 60 and metrics["beam"] == 1 and metrics["sentences"] == 40
+    old_spelling = tr.evaluate(*files, beam=1)  # evaluate(src, tgt) as before
+    assert {k: v for k, v in old_spelling.items() if k != "sentences_per_s"} == \
+        {k: v for k, v in metrics.items() if k != "sentences_per_s"}
+    with pytest.raises(UserError, match="found 3 files"):
+        tr.evaluate([*files, files[0]])
 
 
 def error_of(capsys, argv):
@@ -134,8 +149,10 @@ def test_empty_and_long_pairs_are_skipped_and_counted(tmp_path, capsys):
                 str(tmp_path / "t.en"), "--out", str(tmp_path / "r"), "--max-len", "50",
                 "--max-steps", "1", "--beam", "2", *TINY])
     assert code == 0
-    err = capsys.readouterr().err
-    assert "skipped 1 with an empty side and 1 longer than max_len 50" in err
+    shown = capsys.readouterr()
+    assert "skipped 1 with an empty side and 1 longer than max_len 50" in shown.err
+    assert "val: BLEU" in shown.out and "(beam 2, 3 sentences)" in shown.out  # 5% of 60 kept
+    assert f"rnnkit translate {tmp_path / 'r'} --text" in shown.out
 
 
 def test_python_api_tsv_unigram_separate_vocabularies_lstm(tmp_path):
@@ -149,6 +166,32 @@ def test_python_api_tsv_unigram_separate_vocabularies_lstm(tmp_path):
     assert set(tr.metrics["val"]) >= {"bleu", "chrf", "ppl", "sentences_per_s"}
     assert tr.metrics["val"]["sentences"] == 4  # 5% of the 80 pairs held out
     assert len(tr.translate(["hund", "", "katze rot"])) == 3
+
+
+OLD_FLAGS = (
+    "--src --tgt --out --val-src --val-tgt --test-src --test-tgt --config --epochs --max-steps "
+    "--max-time --batch-size --lr --seed --device --resume --quiet --arch --layers --dec-layers "
+    "--hidden --embed --attention --input-feeding --no-input-feeding --dropout --tie-embeddings "
+    "--no-tie-embeddings --tokenizer --vocab-size --joint-vocab --separate-vocab --max-len "
+    "--label-smoothing --teacher-forcing --teacher-forcing-decay --beam --val-fraction").split()
+
+
+def test_every_flag_of_the_old_command_is_still_there():
+    app = typer.Typer()
+    app.command()(train_command(registry.get("translate")))
+    command = typer.main.get_command(app)
+    flags = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
+    assert set(OLD_FLAGS) <= flags, set(OLD_FLAGS) - flags
+
+
+def test_model_settings_are_declared_once():
+    model = {f.name for f in dataclasses.fields(Seq2SeqConfig)}
+    task = {f.name: f.default for f in dataclasses.fields(translate.TranslateConfig)}
+    shared = model & set(task)
+    assert shared == {"arch", "layers", "dec_layers", "hidden", "embed", "attention",
+                      "input_feeding", "dropout", "tie_embeddings"}
+    defaults = Seq2SeqConfig(1, 1)
+    assert all(task[k] == getattr(defaults, k) for k in shared)
 
 
 def test_teacher_forcing_schedule():

@@ -1,4 +1,5 @@
-"""``rnnkit train translate`` and ``rnnkit translate``: machine translation from sentence pairs."""
+"""``rnnkit translate``: translate sentences with a trained run (``rnnkit train translate`` is
+generated from the task's settings, in ``rnnkit.cli.train``)."""
 
 from __future__ import annotations
 
@@ -6,96 +7,8 @@ from pathlib import Path
 
 import typer
 
-from rnnkit.cli import common
-from rnnkit.cli.app import app, train_app
+from rnnkit.cli.app import app
 from rnnkit.errors import UserError
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
-
-
-@train_app.command("translate")
-def train_translate(
-    src: Path = typer.Option(..., "--src", help="Source sentences, one per line (plain or .gz), "
-                             "or a .tsv file with source and target columns."),
-    tgt: Path | None = typer.Option(None, "--tgt", help="Target sentences, aligned line by line "
-                                    "with --src."),
-    out: Path = typer.Option(..., "--out", help="Run directory to write."),
-    val_src: Path | None = typer.Option(None, "--val-src", help="Validation source sentences "
-                                        "(default: --val-fraction of the training pairs)."),
-    val_tgt: Path | None = typer.Option(None, "--val-tgt", help="Validation target sentences."),
-    test_src: Path | None = typer.Option(None, "--test-src", help="Test source sentences, "
-                                         "translated and scored after training."),
-    test_tgt: Path | None = typer.Option(None, "--test-tgt", help="Test target sentences."),
-    config: common.ConfigOpt = None,
-    epochs: common.EpochsOpt = None,
-    max_steps: common.MaxStepsOpt = None,
-    max_time: common.MaxTimeOpt = None,
-    batch_size: common.BatchSizeOpt = None,
-    lr: common.LrOpt = None,
-    seed: common.SeedOpt = None,
-    device: common.DeviceOpt = None,
-    resume: common.ResumeOpt = False,
-    quiet: common.QuietOpt = None,
-    arch: str | None = typer.Option(None, "--arch", help="gru, lstm, rnn, mingru or minlstm."),
-    layers: int | None = typer.Option(None, "--layers", help="Encoder layers (bidirectional)."),
-    dec_layers: int | None = typer.Option(None, "--dec-layers", help="Decoder layers."),
-    hidden: int | None = typer.Option(None, "--hidden", help="Hidden units per direction."),
-    embed: int | None = typer.Option(None, "--embed", help="Subword embedding width."),
-    attention: str | None = typer.Option(None, "--attention",
-                                         help="multiplicative (Luong) or additive (Bahdanau)."),
-    input_feeding: bool | None = typer.Option(None, "--input-feeding/--no-input-feeding",
-                                              help="Feed the last attentional vector back in."),
-    dropout: float | None = typer.Option(None, "--dropout", help="Dropout rate."),
-    tie_embeddings: bool | None = typer.Option(None, "--tie-embeddings/--no-tie-embeddings",
-                                               help="Output layer shares the decoder embedding."),
-    tokenizer: str | None = typer.Option(None, "--tokenizer", help="bpe or unigram subwords."),
-    vocab_size: int | None = typer.Option(None, "--vocab-size", help="Subwords per vocabulary."),
-    joint_vocab: bool | None = typer.Option(None, "--joint-vocab/--separate-vocab",
-                                            help="One vocabulary for both languages or one each."),
-    max_len: int | None = typer.Option(None, "--max-len", help="Training pairs with more "
-                                       "subwords on either side are skipped."),
-    label_smoothing: float | None = typer.Option(None, "--label-smoothing",
-                                                 help="Label smoothing of the loss."),
-    teacher_forcing: float | None = typer.Option(None, "--teacher-forcing", help="Share of "
-                                                 "decoder steps fed the reference token."),
-    teacher_forcing_decay: float | None = typer.Option(None, "--teacher-forcing-decay",
-                                                       help="Lowered by this each epoch."),
-    beam: int | None = typer.Option(None, "--beam", help="Beam size for evaluation."),
-    val_fraction: float | None = typer.Option(None, "--val-fraction",
-                                              help="Held out for validation without --val-src."),
-) -> None:
-    """Train an encoder-decoder with attention on sentence pairs; scores BLEU and chrF.
-
-    Writes checkpoints, metrics.csv and metrics_val.json / metrics_test.json (beam-search BLEU,
-    chrF and perplexity) to the run directory.
-
-    Example: rnnkit train translate --src train.de --tgt train.en --val-src val.de --val-tgt val.en --out runs/de-en --max-time 30m
-    """
-    from rnnkit.tasks import translate
-
-    settings = {
-        **common.shared(epochs=epochs, max_steps=max_steps, max_time=max_time,
-                        batch_size=batch_size, lr=lr, seed=seed, device=device, quiet=quiet),
-        "src": str(src), "tgt": _str(tgt), "val_src": _str(val_src), "val_tgt": _str(val_tgt),
-        "test_src": _str(test_src), "test_tgt": _str(test_tgt), "arch": arch, "layers": layers,
-        "dec_layers": dec_layers, "hidden": hidden, "embed": embed, "attention": attention,
-        "input_feeding": input_feeding, "dropout": dropout, "tie_embeddings": tie_embeddings,
-        "tokenizer": tokenizer, "vocab_size": vocab_size, "joint_vocab": joint_vocab,
-        "max_len": max_len, "label_smoothing": label_smoothing,
-        "teacher_forcing": teacher_forcing, "teacher_forcing_decay": teacher_forcing_decay,
-        "beam": beam, "val_fraction": val_fraction,
-    }
-    train_cfg, cfg = translate.configs({k: v for k, v in settings.items() if v is not None},
-                                       config, resume_from=out if resume else None)
-    report = translate.fit(train_cfg, cfg, out, resume, fit_fn=common.fit)
-    for split in ("val", "test"):
-        if split in report:
-            m = report[split]
-            typer.echo(f"{split}: BLEU {m['bleu']:.2f}  chrF {m['chrf']:.2f}  perplexity "
-                       f"{m['ppl']:.2f}  (beam {int(m['beam'])}, {int(m['sentences'])} sentences)")
-    typer.echo(f"run saved in {out}/ (translate with: rnnkit translate {out} --text \"...\")")
 
 
 @app.command("translate")

@@ -8,9 +8,12 @@ different lengths are refused, since a missing line shifts every later pair.
 from __future__ import annotations
 
 import gzip
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from rnnkit.errors import UserError
 
@@ -68,6 +71,30 @@ def read_parallel(src: str | Path, tgt: str | Path | None = None) -> ParallelTex
     return _pairs(src_lines, tgt_lines, f"{src} / {tgt}")
 
 
+def read_pairs(src: str | Path, tgt: str | Path | None, what: str = "the source") -> ParallelText:
+    """``read_parallel``, with a sentence for a lone source file that is not a TSV (``what``
+    names it: "the training source")."""
+    if tgt is None and not str(src).lower().removesuffix(".gz").endswith(".tsv"):
+        raise UserError(f"{what} {src} needs its target-side file too (or give a .tsv file with "
+                        "source and target columns)")
+    return read_parallel(src, tgt)
+
+
+def split_pairs(data: ParallelText, fraction: float, seed: int
+                ) -> tuple[ParallelText, ParallelText]:
+    """``(train, validation)``: a random ``fraction`` of the pairs (at least one) held out, each
+    side kept in file order."""
+    n_val = max(1, round(len(data) * fraction))
+    if len(data) - n_val < 1:
+        raise UserError(f"{data.source} has {len(data)} sentence pairs, too few to hold out "
+                        "validation pairs; give --val-src and --val-tgt")
+    # torch's generator, as before: a resumed run holds out the pairs it held out at first
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
+    val, train = data.subset(sorted(order[:n_val])), data.subset(sorted(order[n_val:]))
+    val.skipped_empty = val.skipped_long = 0  # the counts are the training file's
+    return train, val
+
+
 def _read_tsv(path: str | Path) -> ParallelText:
     src_lines, tgt_lines = [], []
     for n, line in enumerate(read_lines(path), 1):
@@ -110,9 +137,14 @@ def filter_long(data: ParallelText, src_lengths: Sequence[int], tgt_lengths: Seq
     return out, keep
 
 
+def to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def describe_skips(data: ParallelText, max_len: int | None = None,
-                   note: Callable[[str], None] | None = None) -> str | None:
-    """One line about the pairs left out, or None when none were."""
+                   note: Callable[[str], None] | None = to_stderr) -> str | None:
+    """One line about the pairs left out (passed to ``note``, standard error by default), or
+    None when none were."""
     parts = []
     if data.skipped_empty:
         parts.append(f"{data.skipped_empty} with an empty side")

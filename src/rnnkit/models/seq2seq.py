@@ -20,19 +20,19 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
-from torch import nn as tnn
+from torch import Tensor, nn
 
-from rnnkit import nn
 from rnnkit.errors import UserError
+from rnnkit.nn.registry import check_arch, recurrent_layer
 
-ARCHS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, "mingru": nn.MinGRU,
-         "minlstm": nn.MinLSTM}
 ATTENTIONS = ("additive", "multiplicative")
 
 
 @dataclass
 class Seq2SeqConfig:
+    """The network's shape; its defaults are the translation task's (rnnkit.tasks.translate
+    refers to them rather than repeating them)."""
+
     src_vocab: int
     tgt_vocab: int
     arch: str = "gru"
@@ -49,8 +49,7 @@ class Seq2SeqConfig:
     eos_id: int = 3
 
     def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise UserError(f"arch must be one of {', '.join(ARCHS)}, found {self.arch!r}")
+        check_arch(self.arch)
         if self.attention not in ATTENTIONS:
             raise UserError(f"attention must be one of {', '.join(ATTENTIONS)}, found "
                             f"{self.attention!r}")
@@ -85,16 +84,17 @@ class Memory(NamedTuple):
 
 
 def _rnn(cfg: Seq2SeqConfig, input_size: int, layers: int, bidirectional: bool):
-    return ARCHS[cfg.arch](input_size, cfg.hidden, layers, batch_first=True,
-                           bidirectional=bidirectional, dropout=cfg.dropout if layers > 1 else 0.0)
+    return recurrent_layer(cfg.arch, input_size, cfg.hidden, layers, batch_first=True,
+                           bidirectional=bidirectional,
+                           dropout=cfg.dropout if layers > 1 else 0.0)
 
 
-class Encoder(tnn.Module):
+class Encoder(nn.Module):
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
-        self.embedding = tnn.Embedding(cfg.src_vocab, cfg.embed, padding_idx=cfg.pad_id)
+        self.embedding = nn.Embedding(cfg.src_vocab, cfg.embed, padding_idx=cfg.pad_id)
         self.rnn = _rnn(cfg, cfg.embed, cfg.layers, bidirectional=True)
-        self.drop = tnn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """``(outputs (B, S, 2H), final (B, 2H))``: the top layer's last forward and backward
@@ -104,16 +104,16 @@ class Encoder(tnn.Module):
         return out, torch.cat([h[-2], h[-1]], dim=1)
 
 
-class Attention(tnn.Module):
+class Attention(nn.Module):
     """Scores of queries against encoder outputs; padded positions get weight zero."""
 
     def __init__(self, kind: str, query_size: int, memory_size: int):
         super().__init__()
         self.kind = kind
-        self.key = tnn.Linear(memory_size, query_size, bias=False)
+        self.key = nn.Linear(memory_size, query_size, bias=False)
         if kind == "additive":
-            self.query = tnn.Linear(query_size, query_size)
-            self.v = tnn.Linear(query_size, 1, bias=False)
+            self.query = nn.Linear(query_size, query_size)
+            self.v = nn.Linear(query_size, 1, bias=False)
 
     def keys(self, outputs: Tensor) -> Tensor:
         """Computed once per sentence, reused at every decoder step."""
@@ -131,24 +131,24 @@ class Attention(tnn.Module):
         return torch.bmm(weights, memory.outputs), weights
 
 
-class Decoder(tnn.Module):
+class Decoder(nn.Module):
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.cfg = cfg
         h = cfg.hidden
-        self.embedding = tnn.Embedding(cfg.tgt_vocab, cfg.embed, padding_idx=cfg.pad_id)
+        self.embedding = nn.Embedding(cfg.tgt_vocab, cfg.embed, padding_idx=cfg.pad_id)
         self.rnn = _rnn(cfg, cfg.embed + (h if cfg.input_feeding else 0), cfg.dec_layers,
                         bidirectional=False)
         self.attention = Attention(cfg.attention, h, 2 * h)
-        self.combine = tnn.Linear(3 * h, h)
-        self.bridge = tnn.Linear(2 * h, cfg.dec_layers * h)
-        self.drop = tnn.Dropout(cfg.dropout)
+        self.combine = nn.Linear(3 * h, h)
+        self.bridge = nn.Linear(2 * h, cfg.dec_layers * h)
+        self.drop = nn.Dropout(cfg.dropout)
         width = h
         self.to_embed = None
         if cfg.tie_embeddings and cfg.embed != h:
-            self.to_embed = tnn.Linear(h, cfg.embed, bias=False)
+            self.to_embed = nn.Linear(h, cfg.embed, bias=False)
             width = cfg.embed
-        self.out = tnn.Linear(width, cfg.tgt_vocab)
+        self.out = nn.Linear(width, cfg.tgt_vocab)
         if cfg.tie_embeddings:
             self.out.weight = self.embedding.weight
 
@@ -216,7 +216,7 @@ def reorder_state(state: tuple[Any, Tensor], index: Tensor) -> tuple[Any, Tensor
     return rnn_state, feed.index_select(0, index)
 
 
-class Seq2Seq(tnn.Module):
+class Seq2Seq(nn.Module):
     """``forward(src, src_lengths, tgt_in) -> (logits (B, T, V), attention (B, T, S))``."""
 
     def __init__(self, cfg: Seq2SeqConfig):
