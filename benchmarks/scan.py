@@ -1,7 +1,7 @@
 """MinGRU parallel scan against the MinGRU sequential loop (the reference), on CPU.
 
-Both are the same `rnnkit.nn.MinGRU` layer with the same weights: `parallel=True` runs the chunked
-log-space scan, `parallel=False` the plain loop over time steps (`naive_mingru`). Training is
+Both are the same `rnnkit.nn.MinGRU` layer with the same weights: `impl="fast"` runs the chunked
+log-space scan, `impl="reference"` the plain loop over time steps (`naive_mingru`). Training is
 forward + backward of a loss on every output; forward-only runs under torch.no_grad(). The two
 are timed interleaved (loop, scan, loop, scan, ...) and each figure is the median of the repeats;
 the ratio is loop time / scan time. Run: python benchmarks/scan.py [--quick]
@@ -42,7 +42,7 @@ def bench_scan(quick: bool = False, on_row=None) -> list[dict]:
     for batch, features, hidden in SIZES:
         torch.manual_seed(0)
         scan = MinGRU(features, hidden)
-        loop = MinGRU(features, hidden, parallel=False)
+        loop = MinGRU(features, hidden, impl="reference")
         loop.load_state_dict(scan.state_dict())
         for mode in ("train", "forward"):
             for steps in lengths:

@@ -5,6 +5,7 @@ import torch
 
 import rnnkit.nn as rn
 from rnnkit import ops
+from rnnkit.nn.registry import LAYERS
 
 
 @pytest.fixture(params=["fast", "reference"])
@@ -131,8 +132,11 @@ def test_cells():
         rn.LSTMCell(3, 4)(torch.randn(2, 3), torch.randn(2, 4))
 
 
-def test_unknown_impl():
-    layer = rn.GRU(3, 4)
+@pytest.mark.parametrize("arch", sorted(LAYERS))
+def test_unknown_impl(arch):
+    with pytest.raises(ValueError, match="impl to be one of fast, reference, found 'cuda'"):
+        LAYERS[arch](3, 4, impl="cuda")
+    layer = LAYERS[arch](3, 4)
     layer.impl = "cuda"
     with pytest.raises(ValueError, match="impl to be one of fast, reference, found 'cuda'"):
         layer(torch.randn(2, 1, 3))

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 import rnnkit.nn as rn
+from rnnkit.nn.registry import LAYERS as LAYERS_BY_ARCH
 
 LAYERS = {
     "lstm": (rn.LSTM, torch.nn.LSTM),
@@ -16,13 +17,7 @@ LAYERS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is several times faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @st.composite
@@ -184,22 +179,19 @@ def test_cell_without_bias_has_no_bias_parameters():
     assert set(cell.state_dict()) == set(torch.nn.GRUCell(3, 4, bias=False).state_dict())
 
 
-@pytest.mark.parametrize("name", sorted(LAYERS))
-def test_reference_impl_matches_fast_impl(name):
+@pytest.mark.parametrize("arch", sorted(LAYERS_BY_ARCH))
+def test_reference_impl_matches_fast_impl(arch):
+    """Every layer picks its path the same way: ``impl`` as a constructor keyword or attribute."""
     torch.manual_seed(5)
-    kwargs = {
-        "input_size": 3,
-        "hidden_size": 6,
-        "num_layers": 2,
-        "bidirectional": True,
-        "batch_first": True,
-        **({"nonlinearity": name[4:]} if name.startswith("rnn") else {}),
-    }
-    layer = LAYERS[name][0](**kwargs, dtype=torch.float64)
+    kwargs = {"num_layers": 2, "bidirectional": True, "batch_first": True, "dtype": torch.float64}
+    fast = LAYERS_BY_ARCH[arch](3, 6, **kwargs)
+    reference = LAYERS_BY_ARCH[arch](3, 6, impl="reference", **kwargs)
+    reference.load_state_dict(fast.state_dict())
+    assert (fast.impl, reference.impl) == ("fast", "reference")
     x = torch.randn(3, 5, 3, dtype=torch.float64)
     lengths = [5, 2, 4]
     results = []
-    for impl in ("fast", "reference"):
+    for layer, impl in ((fast, "fast"), (reference, "reference"), (fast, "reference")):
         layer.impl = impl
         out, final = layer(x, lengths=lengths)
         grads = torch.autograd.grad(
@@ -207,6 +199,7 @@ def test_reference_impl_matches_fast_impl(name):
         )
         results.append((out, states_of(final), grads))
     torch.testing.assert_close(results[0], results[1])
+    torch.testing.assert_close(results[0], results[2])
 
 
 @pytest.mark.parametrize("impl", ["fast", "reference"])

@@ -38,8 +38,10 @@ def test_scan_op_matches_loop(data):
     fast, naive, gates = OPS[name]
     steps, batch = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 4))
     features, hidden = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    layers, bidirectional = data.draw(st.integers(1, 2)), data.draw(st.booleans())
+    directions = 1 + bidirectional
     lengths = _random_lengths(data.draw, batch, steps)
-    reverse, with_h0, with_bias = (data.draw(st.booleans()) for _ in range(3))
+    batch_first, with_h0, with_bias = (data.draw(st.booleans()) for _ in range(3))
     chunk, block = data.draw(st.integers(1, 48)), data.draw(st.integers(1, 48))
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
 
@@ -47,19 +49,40 @@ def test_scan_op_matches_loop(data):
         t = torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
         return t.requires_grad_()
 
-    x = rand(steps, batch, features)
-    weight, bias = rand(gates * hidden, features, scale=2.0), rand(gates * hidden)
-    h0 = rand(batch, hidden) if with_h0 else None
-    weights = (weight, bias if with_bias else None)
-    tensors = [t for t in (x, weight, bias if with_bias else None, h0) if t is not None]
+    x = rand(*((batch, steps) if batch_first else (steps, batch)), features)
+    weights = []  # w_ih, [b_ih] per layer and direction, as the layers' _flat_weights
+    for layer in range(layers):
+        for _ in range(directions):
+            fan_in = features if layer == 0 else hidden * directions
+            weights.append(rand(gates * hidden, fan_in, scale=2.0))
+            if with_bias:
+                weights.append(rand(gates * hidden))
+    h0 = rand(layers * directions, batch, hidden) if with_h0 else None
+    tensors = [x, *weights] + ([h0] if with_h0 else [])
+    options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
 
-    out, final = fast(x, weights, h0, lengths, reverse=reverse, chunk_size=chunk, block=block)
-    ref_out, ref_final = naive(x, weights, h0, lengths, reverse=reverse)
+    out, final = fast(x, weights, h0, lengths, chunk_size=chunk, block=block, **options)
+    ref_out, ref_final = naive(x, weights, h0, lengths, **options)
     torch.testing.assert_close(out, ref_out)
     torch.testing.assert_close(final, ref_final)
     for got, want in zip(_grads(out, final, tensors), _grads(ref_out, ref_final, tensors),
                          strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_scan_op_takes_a_packed_sequence(name):
+    fast, naive, gates = OPS[name]
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 2, dtype=torch.float64)
+    weights = [torch.randn(gates * 4, 2, dtype=torch.float64), torch.randn(gates * 4,
+                                                                           dtype=torch.float64)]
+    packed = pack_padded_sequence(x, torch.tensor([6, 2, 4]), enforce_sorted=False)
+    padded_out, padded_final = naive(x, weights, None, torch.tensor([6, 2, 4]))
+    for op in (fast, naive):
+        out, final = op(packed, weights)
+        torch.testing.assert_close(pad_packed_sequence(out)[0], padded_out)
+        torch.testing.assert_close(final, padded_final)
 
 
 @settings(max_examples=8, deadline=None)
@@ -77,7 +100,7 @@ def test_layer_scan_matches_loop(data):
     kwargs = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first,
                   bias=data.draw(st.booleans()), dtype=torch.float64)
     fast = cls(features, hidden, **kwargs)
-    loop = cls(features, hidden, parallel=False, **kwargs)
+    loop = cls(features, hidden, impl="reference", **kwargs)
     loop.load_state_dict(fast.state_dict())
     shape = (batch, steps, features) if batch_first else (steps, batch, features)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
@@ -122,22 +145,20 @@ def test_gradcheck_reference_and_scan(name):
     fast, naive, gates = OPS[name]
     torch.manual_seed(0)
     x = torch.randn(4, 2, 1, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(gates * 2, 1, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(gates * 2, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
+    weights = [torch.randn(gates * 2, 1, dtype=torch.float64, requires_grad=True),
+               torch.randn(gates * 2, dtype=torch.float64, requires_grad=True)] * 2
+    h0 = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([4, 1])
 
-    def both_directions(op, **kw):
+    def both_directions(op, **kw):  # the same weights forward and reverse
         def f(x, weight, bias, h0):
-            forward = op(x, (weight, bias), h0, lengths, **kw)
-            backward = op(x, (weight, bias), h0, lengths, reverse=True, **kw)
-            return (*forward, *backward)
+            return op(x, [weight, bias] * 2, h0, lengths, bidirectional=True, **kw)
 
         return f
 
-    assert torch.autograd.gradcheck(both_directions(naive), (x, weight, bias, h0))
-    fast_op = both_directions(fast, chunk_size=2, block=3)
-    assert torch.autograd.gradcheck(fast_op, (x, weight, bias, h0),
+    inputs = (x, *weights[:2], h0)
+    assert torch.autograd.gradcheck(both_directions(naive), inputs)
+    assert torch.autograd.gradcheck(both_directions(fast, chunk_size=2, block=3), inputs,
                                     fast_mode=True)
 
 
@@ -170,14 +191,15 @@ def test_long_sequence_stays_finite_and_matches_loop(name, scale):
     x = torch.randn(steps, batch, 3)
     weight = torch.randn(gates * hidden, 3) * scale
     h0 = -5 * torch.rand(batch, hidden)  # negative on purpose: it must never go through a log
+    h0 = h0.unsqueeze(0)  # (layers * directions, batch, hidden)
     with torch.no_grad():
-        ref_out, ref_final = naive(x.double(), (weight.double(), None), h0.double())
-        out, final = fast(x, (weight, None), h0)
+        ref_out, ref_final = naive(x.double(), [weight.double()], h0.double())
+        out, final = fast(x, [weight], h0)
         assert torch.isfinite(out).all()
         torch.testing.assert_close(out.double(), ref_out, rtol=2e-4, atol=1e-4)
         torch.testing.assert_close(final.double(), ref_final, rtol=2e-4, atol=1e-4)
         # bfloat16 tensors in: the scan runs in float32 and rounds only the result.
-        half, _ = fast(x.bfloat16(), (weight.bfloat16(), None), h0.bfloat16())
+        half, _ = fast(x.bfloat16(), [weight.bfloat16()], h0.bfloat16())
         assert half.dtype == torch.bfloat16
         torch.testing.assert_close(half.float(), out, rtol=0.1, atol=0.1)
 
@@ -243,15 +265,19 @@ def test_gate_bias_options():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda m: m(torch.randn(2, 3, 4, 5)), "got 4-D input"),
-        (lambda m: m(torch.randn(5, 2, 7)), "3 features in the last dimension, got 7"),
-        (lambda m: m(torch.randn(5, 2, 3), torch.randn(1, 2, 4)), r"\(2, 2, 4\), got \(1, 2, 4\)"),
-        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([5, 0])), "from 0 to 5"),
-        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([6, 1])), "from 1 to 6"),
-        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([5])), r"shape \(2,\), got"),
+        (lambda m: m(torch.randn(2, 3, 4, 5)), r"rank 3 .*found shape \(2, 3, 4, 5\)"),
+        (lambda m: m(torch.randn(5, 2, 7)), "3 features in its last dimension, found 7"),
+        (lambda m: m(torch.randn(5, 2, 3), torch.randn(1, 2, 4)),
+         r"\(2, 2, 4\), found \(1, 2, 4\)"),
+        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([5, 0])),
+         r"between 1 and the sequence length 5, found \[5, 0\]"),
+        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([6, 1])),
+         r"between 1 and the sequence length 5, found \[6, 1\]"),
+        (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([5])),
+         r"one length per sequence \(2\), found lengths of shape \(1\)"),
         (lambda m: m(torch.randn(5, 2, 3), lengths=torch.tensor([5.0, 1.0])), "integer lengths"),
         (lambda m: m(torch.randn(5, 2, 3), lengths=torch.ones(2, dtype=torch.long,
-                                                               device="meta")), "lengths on meta"),
+                                                               device="meta")), "them on meta"),
         (lambda m: m(torch.randn(0, 2, 3)), "at least one time step"),
         (lambda m: m(torch.randn(5, 3), lengths=[5]), "lengths=None with an unbatched"),
     ],
@@ -271,5 +297,7 @@ def test_bad_step_input_and_options():
         MinGRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
     with pytest.raises(ValueError, match="'default', 'orthogonal' or 'chrono', got 'xavier'"):
         MinGRU(3, 4, init="xavier")
-    with pytest.raises(ValueError, match="PackedSequence and lengths"):
+    with pytest.raises(ValueError, match="impl to be one of fast, reference, found 'scan'"):
+        MinGRU(3, 4, impl="scan")
+    with pytest.raises(ValueError, match="lengths=None with a PackedSequence, found both"):
         layer(pack_padded_sequence(torch.randn(3, 1, 3), [3]), lengths=[3])

@@ -16,13 +16,7 @@ OPS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is several times faster on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_weights(gates, input_size, hidden, num_layers, directions, bias, proj, dtype):
@@ -196,3 +190,20 @@ def test_fast_cells_match_reference_cells(name, proj):
     torch.testing.assert_close(flat[0], flat[1])
     grads = [torch.autograd.grad(sum(t.sum() for t in f), [x, *w]) for f in flat]
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "mingru", "minlstm"])
+def test_every_op_and_its_reference_share_one_signature(name):
+    """f(x, weights, initial_state=None, lengths=None, *, num_layers, bidirectional, dropout,
+    training, batch_first) -> (outputs, final_state), for the fast op and its naive_ reference."""
+    import inspect
+
+    for op in (getattr(ops, name), getattr(ops, f"naive_{name}")):
+        params = inspect.signature(op).parameters
+        positional = [(p.name, p.default) for p in params.values()
+                      if p.kind is p.POSITIONAL_OR_KEYWORD]
+        assert positional == [("x", inspect.Parameter.empty), ("weights", inspect.Parameter.empty),
+                              ("initial_state", None), ("lengths", None)]
+        keywords = {p.name: p.default for p in params.values() if p.kind is p.KEYWORD_ONLY}
+        assert {"num_layers": 1, "bidirectional": False, "dropout": 0.0, "training": False,
+                "batch_first": False}.items() <= keywords.items()

@@ -7,13 +7,13 @@ import os
 
 import pytest
 import torch
-from test_train_toy import ToyNet, single_thread, train_toy
+from test_train_toy import ToyNet, train_toy
 
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import load_for_inference
 
-one_thread = pytest.fixture(autouse=True)(single_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from test_train_toy import ToyNet, ToyTask, single_thread, train_toy
+from test_train_toy import ToyNet, ToyTask, train_toy
 
 from rnnkit.errors import UserError
 from rnnkit.train import TrainConfig, Trainer
@@ -17,7 +17,7 @@ from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.schedules import Schedule
 from rnnkit.train.trainer import detach_state
 
-one_thread = pytest.fixture(autouse=True)(single_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(run_dir):

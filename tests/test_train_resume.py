@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_toy import ToyNet, ToyTask, single_thread, train_toy
+from test_train_toy import ToyNet, ToyTask, train_toy
 
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
@@ -26,7 +26,7 @@ SETTINGS = {"deterministic": 1, "checkpoint_every": 1, "eval_every": 4, "warmup_
 ARGS = [f"{k}={v}" for k, v in SETTINGS.items()]
 
 
-one_thread = pytest.fixture(autouse=True)(single_thread)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _fork_training(run_dir: Path, resume: bool) -> int:

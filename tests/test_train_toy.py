@@ -59,16 +59,6 @@ class ToyTask:
         return {"task": "toy", "model": {"hidden": 8}}
 
 
-def single_thread():
-    """Tiny models run fastest on one thread, and the machine's cores are shared: tests use one
-    (and the same number as the scripts they compare with)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
-
-
 def train_toy(run_dir, resume: bool = False, **overrides):
     """Build the toy model (seeded) and train it; returns the Trainer."""
     from rnnkit.train import TrainConfig, Trainer

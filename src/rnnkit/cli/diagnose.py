@@ -9,7 +9,8 @@ import typer
 
 from rnnkit.cli.app import diagnose_app
 from rnnkit.errors import UserError
-from rnnkit.models.sequence_regressor import ARCHS, check_arch, check_init
+from rnnkit.models.sequence_regressor import check_init
+from rnnkit.nn.registry import LAYERS, check_arch
 from rnnkit.tasks.gradient_decay import (
     GradientDiagnosticConfig,
     format_table,
@@ -25,7 +26,7 @@ from rnnkit.tasks.memory_tasks import (
     run_memory_benchmark,
 )
 
-ARCH_HELP = f"Comma-separated architectures: {', '.join(ARCHS)}."
+ARCH_HELP = f"Comma-separated architectures: {', '.join(LAYERS)}."
 INIT_HELP = ("Weight init: default (torch's), orthogonal (recurrent weights; not mingru/minlstm, "
              "which have none) or chrono (gate biases for dependencies up to --length; gated "
              "archs only). An arch an init does not apply to keeps the default.")
@@ -47,10 +48,10 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", help="No training progress; r
 def parse_archs(text: str) -> list[str]:
     archs = list(dict.fromkeys(a.strip().lower() for a in text.split(",") if a.strip()))
     if not archs:
-        raise UserError(f"--arch expected a comma-separated list of {', '.join(ARCHS)}, found "
+        raise UserError(f"--arch expected a comma-separated list of {', '.join(LAYERS)}, found "
                         f"{text!r}")
     for arch in archs:
-        check_arch(arch)
+        check_arch(arch, tuple(LAYERS))
     return archs
 
 
@@ -224,11 +225,9 @@ def run_benchmark(task_cls: type[MemoryTask], archs: list[str], length: int, ste
 
 
 def demo_step(out: Path, quiet: bool) -> None:
-    """The `make demo` step: gradient decay of each available arch at T=100, at initialisation
+    """The `make demo` step: gradient decay of four archs at T=100, at initialisation
     and after 100 training steps on the adding problem (about a minute on 2 cores)."""
-    import rnnkit.nn
-
-    archs = ["rnn", "lstm", "gru"] + (["mingru"] if hasattr(rnnkit.nn, "MinGRU") else [])
+    archs = ["rnn", "lstm", "gru", "mingru"]
     cfg = GradientDiagnosticConfig(archs=archs, length=100, hidden=32, steps=100, batch_size=32)
     result = run_gradients(cfg, prepare_out(out), quiet=True, table=False)
     lag = 50

@@ -9,26 +9,9 @@ from dataclasses import asdict, dataclass
 from torch import Tensor, nn
 
 from rnnkit.errors import UserError
+from rnnkit.nn.registry import GATED, LAYERS, NO_RECURRENT_WEIGHTS, check_arch, recurrent_layer
 
-# arch name -> (class name in rnnkit.nn, extra constructor arguments)
-ARCHS: dict[str, tuple[str, dict]] = {
-    "rnn": ("RNN", {}),
-    "rnn-relu": ("RNN", {"nonlinearity": "relu"}),
-    "lstm": ("LSTM", {}),
-    "gru": ("GRU", {}),
-    "mingru": ("MinGRU", {}),
-    "minlstm": ("MinLSTM", {}),
-}
 INITS = ("default", "orthogonal", "chrono")
-# Elman RNNs have no gates: chrono init and forget_bias, which set gate biases, skip them.
-UNGATED_ARCHS = ("rnn", "rnn-relu")
-# minGRU/minLSTM have no recurrent weights: orthogonal init skips them.
-NO_RECURRENT_WEIGHTS = ("mingru", "minlstm")
-
-
-def check_arch(arch: str) -> None:
-    if arch not in ARCHS:
-        raise UserError(f"unknown arch {arch!r}: expected one of {', '.join(ARCHS)}")
 
 
 def check_init(init: str) -> None:
@@ -49,7 +32,7 @@ class SequenceRegressorConfig:
     readout: str = "last"
 
     def __post_init__(self) -> None:
-        check_arch(self.arch)
+        check_arch(self.arch, tuple(LAYERS))  # every registered arch, "rnn-relu" included
         check_init(self.init)
         if self.readout not in ("last", "all"):
             raise UserError(f"unknown readout {self.readout!r}: expected 'last' or 'all'")
@@ -65,23 +48,15 @@ class SequenceRegressorConfig:
 
 
 def build_recurrent(cfg: SequenceRegressorConfig) -> nn.Module:
-    """The recurrent layer for ``cfg.arch`` from rnnkit.nn, batch_first.
+    """The recurrent layer for ``cfg.arch`` from the architecture registry, batch_first.
 
-    Imported lazily, so that an arch whose layer is not in this build fails with a clear sentence
-    only when it is asked for. The init options are passed only when they are not the default,
-    and only to layers they apply to, so that one setting can compare every arch: chrono and
-    forget_bias set gate biases (an Elman RNN has none), orthogonal sets recurrent weights
-    (minGRU and minLSTM have none); a layer they do not apply to keeps the default init.
+    The init options are passed only when they are not the default, and only to layers they
+    apply to, so that one setting can compare every arch: chrono and forget_bias set gate biases
+    (an Elman RNN has none), orthogonal sets recurrent weights (minGRU and minLSTM have none); a
+    layer they do not apply to keeps the default init.
     """
-    import rnnkit.nn
-
-    class_name, extra = ARCHS[cfg.arch]
-    layer_cls = getattr(rnnkit.nn, class_name, None)
-    if layer_cls is None:
-        raise UserError(f"arch {cfg.arch!r} needs rnnkit.nn.{class_name}, which this build of "
-                        f"rnnkit does not have")
-    kwargs = dict(extra)
-    gated = cfg.arch not in UNGATED_ARCHS
+    kwargs = {}
+    gated = cfg.arch in GATED
     if (cfg.init == "orthogonal" and cfg.arch not in NO_RECURRENT_WEIGHTS) or (
             cfg.init == "chrono" and gated):
         kwargs["init"] = cfg.init
@@ -90,8 +65,8 @@ def build_recurrent(cfg: SequenceRegressorConfig) -> nn.Module:
     if cfg.forget_bias is not None and gated:
         kwargs["forget_bias"] = cfg.forget_bias
     try:
-        return layer_cls(cfg.input_size, cfg.hidden_size, num_layers=cfg.num_layers,
-                         batch_first=True, **kwargs)
+        return recurrent_layer(cfg.arch, cfg.input_size, cfg.hidden_size, cfg.num_layers,
+                               batch_first=True, **kwargs)
     except ValueError as e:  # the layer's own one-sentence message about these settings
         raise UserError(f"{cfg.arch}: {e}") from None
 

@@ -1,6 +1,7 @@
 """RNNCell, LSTMCell and GRUCell: torch.nn's constructor, parameter names and return values.
 
-``cell.impl = "reference"`` switches from torch's fused cell to the written-out formula.
+``impl="reference"`` (a keyword or an attribute, as on the layers) switches from torch's fused
+cell to the written-out formula.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from torch import Tensor, nn
 
 from rnnkit import ops
 from rnnkit.nn.init import initialize_
+from rnnkit.nn.op_layer import check_impl
 
 
 class CellBase(nn.Module):
@@ -28,6 +30,7 @@ class CellBase(nn.Module):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -35,7 +38,7 @@ class CellBase(nn.Module):
                 raise ValueError(f"expected {name} to be an integer >= 1, found {value!r}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
-        self.impl = "fast"
+        self.impl = check_impl(impl)
         factory = {"device": device, "dtype": dtype}
         rows = self.gates * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **factory))
@@ -55,8 +58,7 @@ class CellBase(nn.Module):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
     def _cell(self):
-        if self.impl not in ("fast", "reference"):
-            raise ValueError(f"expected impl 'fast' or 'reference', found {self.impl!r}")
+        check_impl(self.impl)
         return self.fast_cell if self.impl == "fast" else self.reference_cell
 
     def _prepare(self, x: Tensor, hx, parts: int) -> tuple[Tensor, tuple, bool]:
@@ -110,6 +112,7 @@ class RNNCell(CellBase):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
@@ -123,6 +126,7 @@ class RNNCell(CellBase):
             init=init,
             forget_bias=forget_bias,
             t_max=t_max,
+            impl=impl,
         )
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:

@@ -9,7 +9,7 @@ of `rnnkit.ops`; `step` runs one O(1) update for decoding.
 Extra keyword-only options: `init` ("default"; "orthogonal" is accepted and changes nothing, as
 there are no recurrent weights; "chrono" with `t_max`), `forget_bias` (how strongly the old state
 is kept: MinGRU's 1 - z = sigmoid(forget_bias) at zero input, MinLSTM's forget-gate bias),
-`parallel=False` to run the plain-loop reference ops instead of the scan (tests, benchmarks), and
+`impl` ("fast", the scan, or "reference", the plain-loop ops, as on every rnnkit layer), and
 `chunk_size`, how often the scan restarts its prefix sums (float32 precision against speed).
 
 Each layer and direction has one input projection, `weight_ih_l{k}[_reverse]` (gates x input)
@@ -18,19 +18,18 @@ MinLSTM's [f; i; h~].
 """
 
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.nn.op_layer import OpLayer, check_impl
 from rnnkit.ops.mingru import mingru, mingru_cell, naive_mingru
 from rnnkit.ops.minlstm import minlstm, minlstm_cell, naive_minlstm
 from rnnkit.ops.scan import DEFAULT_CHUNK
 
 
-class _MinRNN(nn.Module):
+class _MinRNN(OpLayer):
     gates: int  # rows of the input projection, in units of hidden_size
     forget_row: int  # which block of rows holds the gate that keeps the old state
     forget_sign: float  # +1 if a larger bias keeps more of the old state, -1 if less
@@ -50,7 +49,7 @@ class _MinRNN(nn.Module):
         init: str = "default",
         forget_bias: float | None = None,
         t_max: float | None = None,
-        parallel: bool = True,
+        impl: str = "fast",
         chunk_size: int = DEFAULT_CHUNK,
     ):
         super().__init__()
@@ -79,20 +78,22 @@ class _MinRNN(nn.Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        self.parallel = parallel  # False runs the plain-loop reference ops (tests, benchmarks)
+        self.impl = check_impl(impl)
         self.chunk_size = chunk_size
         factory = {"device": device, "dtype": dtype}
         directions = 2 if bidirectional else 1
-        self._names = []
+        self._names, self._flat_weights_names = [], []
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 weight = nn.Parameter(torch.empty(self.gates * hidden_size, layer_input, **factory))
                 self.register_parameter("weight_ih" + suffix, weight)
+                self._flat_weights_names.append("weight_ih" + suffix)
                 if bias:
                     b = nn.Parameter(torch.empty(self.gates * hidden_size, **factory))
                     self.register_parameter("bias_ih" + suffix, b)
+                    self._flat_weights_names.append("bias_ih" + suffix)
                 self._names.append(suffix)
         self.reset_parameters(init=init, forget_bias=forget_bias, t_max=t_max)
 
@@ -131,6 +132,7 @@ class _MinRNN(nn.Module):
             ("batch_first", False),
             ("dropout", 0.0),
             ("bidirectional", False),
+            ("impl", "fast"),
         ):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
@@ -139,129 +141,12 @@ class _MinRNN(nn.Module):
     def _weights(self, suffix: str):
         return getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix, None)
 
-    def forward(self, x, hx: Tensor | None = None, lengths=None):
-        """(output, h_n) for input x; a PackedSequence in gives a PackedSequence out."""
-        name = type(self).__name__
-        packed = isinstance(x, PackedSequence)
-        if packed:
-            if lengths is not None:
-                raise ValueError(f"{name} got both a PackedSequence and lengths; pass only one.")
-            sorted_indices, unsorted_indices = x.sorted_indices, x.unsorted_indices
-            x, lengths = pad_packed_sequence(x)
-            batch_first = False
-        else:
-            batch_first = self.batch_first
-        if not isinstance(x, Tensor) or x.dim() not in (2, 3):
-            found = f"{x.dim()}-D" if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(
-                f"{name} expects input of shape (T, batch, {self.input_size}), "
-                f"(batch, T, {self.input_size}) with batch_first, or unbatched "
-                f"(T, {self.input_size}), got {found} input."
-            )
-        unbatched = x.dim() == 2
-        if unbatched:
-            if lengths is not None:
-                raise ValueError(
-                    f"{name} expects lengths=None with an unbatched (2-D) input, got lengths."
-                )
-            x = x.unsqueeze(1)
-        elif batch_first:
-            x = x.transpose(0, 1)
-        steps, batch, features = x.shape
-        if features != self.input_size:
-            raise ValueError(
-                f"{name} expects input with {self.input_size} features in the last dimension, "
-                f"got {features}."
-            )
-        if steps == 0:
-            raise ValueError(f"{name} expects at least one time step, got an empty sequence.")
-        lengths = self._check_lengths(lengths, steps, batch, x.device)
-        hx = self._check_state(hx, batch, unbatched, x)
+    def _options(self) -> dict:
+        options = super()._options()
+        return {**options, "chunk_size": self.chunk_size} if self.impl == "fast" else options
 
-        directions = 2 if self.bidirectional else 1
-        op = self._op if self.parallel else self._reference
-        options = {"chunk_size": self.chunk_size} if self.parallel else {}
-        finals = []
-        layer_input = x
-        for layer in range(self.num_layers):
-            if layer and self.dropout and self.training:
-                layer_input = F.dropout(layer_input, self.dropout, True)
-            outputs = []
-            for direction in range(directions):
-                index = layer * directions + direction
-                out, h_n = op(
-                    layer_input,
-                    self._weights(self._names[index]),
-                    None if hx is None else hx[index],
-                    lengths,
-                    reverse=bool(direction),
-                    **options,
-                )
-                outputs.append(out)
-                finals.append(h_n)
-            layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=-1)
-        output, h_n = layer_input, torch.stack(finals)
-
-        if packed:
-            return self._repack(output, lengths, sorted_indices, unsorted_indices), h_n
-        if unbatched:
-            return output.squeeze(1), h_n.squeeze(1)
-        if batch_first:
-            output = output.transpose(0, 1)
-        return output, h_n
-
-    @staticmethod
-    def _repack(output: Tensor, lengths: Tensor, sorted_indices, unsorted_indices):
-        """Pack the padded output with the input's own ordering, so its indices still apply."""
-        lengths = lengths.cpu()
-        if sorted_indices is None:
-            return pack_padded_sequence(output, lengths)
-        packed = pack_padded_sequence(
-            output.index_select(1, sorted_indices.to(output.device)),
-            lengths[sorted_indices.cpu()],
-        )
-        return PackedSequence(packed.data, packed.batch_sizes, sorted_indices, unsorted_indices)
-
-    def _check_lengths(self, lengths, steps: int, batch: int, device) -> Tensor | None:
-        name = type(self).__name__
-        if lengths is None:
-            return None
-        if not isinstance(lengths, Tensor):
-            if not isinstance(lengths, Sequence):
-                raise ValueError(
-                    f"{name} expects lengths as a tensor or a list of ints, got "
-                    f"{type(lengths).__name__}."
-                )
-            lengths = torch.as_tensor(lengths)
-        if lengths.device.type != "cpu" and lengths.device != torch.device(device):
-            raise ValueError(
-                f"{name} expects lengths on the CPU or on the input's device {device}, got "
-                f"lengths on {lengths.device}."
-            )
-        if (
-            lengths.dtype.is_floating_point
-            or lengths.dtype.is_complex
-            or lengths.dtype == torch.bool
-        ):
-            raise ValueError(f"{name} expects integer lengths, got dtype {lengths.dtype}.")
-        if lengths.shape != (batch,):
-            raise ValueError(
-                f"{name} expects one length per sequence, shape ({batch},), got shape "
-                f"{tuple(lengths.shape)}."
-            )
-        low, high = int(lengths.min()), int(lengths.max())
-        if low < 1 or high > steps:
-            raise ValueError(
-                f"{name} expects lengths between 1 and the {steps} time steps of the input, "
-                f"got lengths from {low} to {high}."
-            )
-        return lengths.to(device=device, dtype=torch.long)
-
-    def _check_state(self, hx, batch: int, unbatched: bool, x: Tensor) -> Tensor | None:
-        if hx is None:
-            return None
-        layers = self.num_layers * (2 if self.bidirectional else 1)
-        expected = (layers, self.hidden_size) if unbatched else (layers, batch, self.hidden_size)
+    def _check_state(self, hx, batch: int, x: Tensor) -> Tensor:
+        expected = (self.num_layers, batch, self.hidden_size)
         if not isinstance(hx, Tensor) or tuple(hx.shape) != expected:
             found = tuple(hx.shape) if isinstance(hx, Tensor) else type(hx).__name__
             raise ValueError(
@@ -271,7 +156,7 @@ class _MinRNN(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} expects the initial state on {x.device}, got {hx.device}."
             )
-        return hx.unsqueeze(1) if unbatched else hx
+        return hx
 
     def step(self, x_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One time step: x_t (batch, input) and state (num_layers, batch, hidden) or None
@@ -288,7 +173,7 @@ class _MinRNN(nn.Module):
         if state is None:
             state = x_t.new_zeros(self.num_layers, batch, self.hidden_size)
         else:
-            state = self._check_state(state, batch, False, x_t)
+            state = self._check_state(state, batch, x_t)
         new_states = []
         y = x_t
         for layer in range(self.num_layers):
@@ -303,8 +188,8 @@ class MinGRU(_MinRNN):
     """minGRU: z = sigmoid(W_z x + b_z), h_t = (1 - z) h_{t-1} + z g(W_h x + b_h)."""
 
     gates, forget_row, forget_sign = 2, 0, -1.0
-    _op = staticmethod(mingru)
-    _reference = staticmethod(naive_mingru)
+    fast_op = staticmethod(mingru)
+    reference_op = staticmethod(naive_mingru)
     _cell = staticmethod(mingru_cell)
 
 
@@ -312,8 +197,8 @@ class MinLSTM(_MinRNN):
     """minLSTM: f' h_{t-1} + i' g(W_h x + b_h) with gates normalised to f' + i' = 1."""
 
     gates, forget_row, forget_sign = 3, 0, 1.0
-    _op = staticmethod(minlstm)
-    _reference = staticmethod(naive_minlstm)
+    fast_op = staticmethod(minlstm)
+    reference_op = staticmethod(naive_minlstm)
     _cell = staticmethod(minlstm_cell)
 
     def _chrono_input_gate(self, bias: Tensor, keep: Tensor) -> None:

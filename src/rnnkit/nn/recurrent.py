@@ -2,7 +2,7 @@
 
 On top of torch.nn: ``forward(x, hx=None, lengths=None)`` for padded variable-length batches,
 ``step(x_t, state)`` for streaming, and keyword-only ``init``, ``forget_bias``, ``t_max`` (see
-``rnnkit.nn.init``). ``layer.impl = "reference"`` switches to the plain-loop ops (for checks).
+``rnnkit.nn.init``), and ``impl`` ("fast" | "reference", see ``rnnkit.nn.op_layer``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from torch import Tensor, nn
 from rnnkit import ops
 from rnnkit.nn import streaming
 from rnnkit.nn.init import initialize_
+from rnnkit.nn.op_layer import OpLayer, check_impl
 
-IMPLS = ("fast", "reference")
 
-
-class RecurrentBase(nn.Module):
+class RecurrentBase(OpLayer):
     """Shared by RNN, LSTM and GRU; subclasses set ``gates`` and the two ops."""
 
     gates = 1
@@ -38,6 +37,7 @@ class RecurrentBase(nn.Module):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         super().__init__()
         for name, value, low in (
@@ -58,7 +58,7 @@ class RecurrentBase(nn.Module):
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
         self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
-        self.impl = "fast"
+        self.impl = check_impl(impl)
         directions = 2 if bidirectional else 1
         out = proj_size or hidden_size
         factory = {"device": device, "dtype": dtype}
@@ -78,51 +78,11 @@ class RecurrentBase(nn.Module):
                     self._flat_weights_names.append(full)
         self.reset_parameters()
 
-    @property
-    def _flat_weights(self) -> list[Tensor]:
-        """The parameters in the order the ops (and torch._VF) expect."""
-        return [self._parameters[name] for name in self._flat_weights_names]
-
     def reset_parameters(self) -> None:
         initialize_(self, self.init, t_max=self.t_max, forget_bias=self.forget_bias)
 
     def flatten_parameters(self) -> None:
         """Kept for torch.nn compatibility; weights are passed to the kernels as they are."""
-
-    def _options(self) -> dict:
-        return {
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "dropout": self.dropout,
-            "training": self.training,
-            "batch_first": self.batch_first,
-        }
-
-    def _op(self):
-        if self.impl not in IMPLS:
-            raise ValueError(f"expected impl to be one of {', '.join(IMPLS)}, found {self.impl!r}")
-        return self.fast_op if self.impl == "fast" else self.reference_op
-
-    def forward(self, x, hx=None, lengths=None):
-        """``x``: ``(T, B, F)`` (``(B, T, F)`` if batch_first), ``(T, F)`` unbatched, or a
-        PackedSequence (then the output is one too). Returns ``(output, h_n)``, LSTM
-        ``(output, (h_n, c_n))``, like torch.nn.
-
-        ``lengths``: one int per sequence, in 1..T, as a list or an integer tensor on the CPU or
-        on ``x``'s device (a GPU tensor is copied to the CPU, as packing needs). Outputs past a
-        sequence's end are zero and its final state is the one at its own last step (the reverse
-        direction starts there).
-        """
-        unbatched = isinstance(x, Tensor) and x.dim() == 2
-        batch_dim = 0 if self.batch_first else 1
-        if unbatched:
-            if lengths is not None:
-                raise ValueError("expected lengths=None with an unbatched (2-D) input, found both")
-            x, hx = x.unsqueeze(batch_dim), _map_state(hx, _unsqueeze)
-        out, state = self._op()(x, self._flat_weights, hx, lengths, **self._options())
-        if unbatched:
-            out, state = out.squeeze(batch_dim), _map_state(state, lambda s: s.squeeze(1))
-        return out, state
 
     def step(self, x_t: Tensor, state=None):
         """One time step: ``x_t`` of shape ``(batch, input_size)`` -> ``(y_t, state)``.
@@ -160,26 +120,12 @@ class RecurrentBase(nn.Module):
             "init": "default",
             "forget_bias": None,
             "t_max": None,
+            "impl": "fast",
         }
         for name, default in defaults.items():
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s
-
-
-def _unsqueeze(s):
-    if not isinstance(s, Tensor) or s.dim() != 2:
-        found = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
-        raise ValueError(
-            f"expected a 2-D state (layers * directions, hidden) for unbatched input, found {found}"
-        )
-    return s.unsqueeze(1)
-
-
-def _map_state(state, fn):
-    if state is None:
-        return None
-    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
 
 
 class RNN(RecurrentBase):
@@ -201,6 +147,7 @@ class RNN(RecurrentBase):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
@@ -219,6 +166,7 @@ class RNN(RecurrentBase):
             init=init,
             forget_bias=forget_bias,
             t_max=t_max,
+            impl=impl,
         )
 
     def _options(self) -> dict:
@@ -262,6 +210,7 @@ class LSTM(RecurrentBase):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         super().__init__(
             input_size,
@@ -277,6 +226,7 @@ class LSTM(RecurrentBase):
             init=init,
             forget_bias=forget_bias,
             t_max=t_max,
+            impl=impl,
         )
 
     def _fast_step(self, x, state):
@@ -305,6 +255,7 @@ class GRU(RecurrentBase):
         init="default",
         forget_bias=None,
         t_max=None,
+        impl="fast",
     ):
         super().__init__(
             input_size,
@@ -320,6 +271,7 @@ class GRU(RecurrentBase):
             init=init,
             forget_bias=forget_bias,
             t_max=t_max,
+            impl=impl,
         )
 
     def _fast_step(self, x, state):

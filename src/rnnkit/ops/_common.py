@@ -2,7 +2,8 @@
 
 Weights are a flat list in torch.nn's ``_flat_weights`` order: for each layer, the forward
 direction then the reverse one, each ``w_ih, w_hh, [b_ih, b_hh], [w_hr]`` (``w_hr`` only for an
-LSTM with a projection). States are tuples inside this module: ``(h,)`` or ``(h, c)``.
+LSTM with a projection); minGRU and minLSTM, which have no recurrent weights, ``w_ih, [b_ih]``.
+States are tuples inside this module: ``(h,)`` or ``(h, c)``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def layout(weights, gates: int, num_layers: int, bidirectional: bool) -> Layout:
     hidden = weights[1].shape[0] // gates
     output = weights[per - 1].shape[0] if per in (3, 5) else hidden
     return Layout(gates, num_layers, directions, per, per >= 4, weights[0].shape[1], hidden, output)
+
+
+def input_only_layout(weights, gates: int, num_layers: int, bidirectional: bool) -> Layout:
+    """The layout of minGRU / minLSTM weights: ``w_ih, [b_ih]`` per layer and direction."""
+    directions = 2 if bidirectional else 1
+    count = num_layers * directions
+    per, rest = divmod(len(weights), count)
+    if rest or per not in (1, 2):
+        raise ValueError(
+            f"expected {count} groups of input weights (w_ih, [b_ih]), found {len(weights)} tensors"
+        )
+    hidden = weights[0].shape[0] // gates
+    return Layout(gates, num_layers, directions, per, per == 2, weights[0].shape[1], hidden, hidden)
 
 
 def split(w) -> tuple:
@@ -129,12 +143,12 @@ def check_input(x: Tensor, lay: Layout, batch_first: bool) -> None:
         raise ValueError("expected at least one time step, found a sequence of length 0")
 
 
-def prepare(x, weights, initial_state, lengths, gates, num_layers, bidirectional, batch_first):
-    """Check everything; return ``(layout, state tuple, CPU lengths or None)``.
+def prepare(x, lay: Layout, initial_state, lengths, batch_first):
+    """Check everything against the weights' layout; return ``(state tuple, CPU lengths or
+    None)``.
 
     Lengths that all equal the sequence length come back as None: nothing needs masking.
     """
-    lay = layout(weights, gates, num_layers, bidirectional)
     if isinstance(x, PackedSequence):
         if lengths is not None:
             raise ValueError("expected lengths=None with a PackedSequence, found both")
@@ -143,7 +157,7 @@ def prepare(x, weights, initial_state, lengths, gates, num_layers, bidirectional
                 f"expected packed data of shape (total, {lay.input_size}), "
                 f"found {_shape(x.data.shape)}"
             )
-        return lay, check_state(initial_state, lay, int(x.batch_sizes[0]), x.data), None
+        return check_state(initial_state, lay, int(x.batch_sizes[0]), x.data), None
     check_input(x, lay, batch_first)
     batch, steps = (x.shape[0], x.shape[1]) if batch_first else (x.shape[1], x.shape[0])
     state = check_state(initial_state, lay, batch, x)
@@ -151,7 +165,7 @@ def prepare(x, weights, initial_state, lengths, gates, num_layers, bidirectional
         lengths = check_lengths(lengths, batch, steps, x.device)
         if batch and int(lengths.min()) == steps:
             lengths = None
-    return lay, state, lengths
+    return state, lengths
 
 
 def _permute(state: tuple, index) -> tuple:
@@ -188,6 +202,38 @@ def _pack_like(padded: Tensor, packed: PackedSequence) -> PackedSequence:
     return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 
 
+def run_layers(direction, x, weights, state, lengths, lay: Layout, *, dropout, training,
+               batch_first):
+    """Run ``direction`` over layers and directions, with dropout between layers.
+
+    ``direction(x, w, s, lengths, reverse) -> (y, s)`` runs one layer in one direction over the
+    time-major ``x`` from the state tuple ``s`` (None when ``state`` is None); its outputs past a
+    sequence's end are zero, and its final state is the one at each sequence's own last step.
+    """
+    if isinstance(x, PackedSequence):
+        padded, lengths = pad_packed_sequence(x)
+        out, final = run_layers(direction, padded, weights, state, lengths, lay, dropout=dropout,
+                                training=training, batch_first=False)
+        return _pack_like(out, x), final
+    if batch_first:
+        x = x.transpose(0, 1)
+    finals = []
+    for layer in range(lay.num_layers):
+        outputs = []
+        for reverse in range(lay.directions):
+            k = layer * lay.directions + reverse
+            w = weights[k * lay.per_direction : (k + 1) * lay.per_direction]
+            s = None if state is None else tuple(part[k] for part in state)
+            y, s = direction(x, w, s, lengths, bool(reverse))
+            outputs.append(y)
+            finals.append(s)
+        x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 2)
+        if dropout and training and layer + 1 < lay.num_layers:
+            x = F.dropout(x, dropout, training=True)
+    final = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
+    return (x.transpose(0, 1) if batch_first else x), final
+
+
 def run_loop(cell, x, weights, state, lengths, lay: Layout, *, dropout, training, batch_first):
     """The plain reference: one cell call per layer, direction and time step.
 
@@ -195,46 +241,23 @@ def run_loop(cell, x, weights, state, lengths, lay: Layout, *, dropout, training
     state is held (so the reverse direction starts at each sequence's own last element) and the
     output is zero.
     """
-    if isinstance(x, PackedSequence):
-        padded, lengths = pad_packed_sequence(x)
-        out, final = run_loop(
-            cell,
-            padded,
-            weights,
-            state,
-            lengths,
-            lay,
-            dropout=dropout,
-            training=training,
-            batch_first=False,
-        )
-        return _pack_like(out, x), final
-    if batch_first:
-        x = x.transpose(0, 1)
-    steps = x.shape[0]
-    mask = None
-    if lengths is not None:
-        mask = torch.arange(steps).unsqueeze(1) < lengths.unsqueeze(0)  # (T, B)
-        mask = mask.to(x.device).unsqueeze(2)
-    finals = []
-    for layer in range(lay.num_layers):
-        outputs = []
-        for direction in range(lay.directions):
-            k = layer * lay.directions + direction
-            w = weights[k * lay.per_direction : (k + 1) * lay.per_direction]
-            s = tuple(part[k] for part in state)
-            ys = [None] * steps
-            for t in reversed(range(steps)) if direction else range(steps):
-                new = cell(x[t], s, w)
-                if mask is not None:
-                    new = tuple(torch.where(mask[t], n, old) for n, old in zip(new, s, strict=True))
-                s = new
-                ys[t] = s[0]
-            y = torch.stack(ys)
-            outputs.append(y if mask is None else y * mask)
-            finals.append(s)
-        x = torch.cat(outputs, 2)
-        if dropout and training and layer + 1 < lay.num_layers:
-            x = F.dropout(x, dropout, training=True)
-    final = tuple(torch.stack(parts) for parts in zip(*finals, strict=True))
-    return (x.transpose(0, 1) if batch_first else x), final
+
+    def direction(x, w, s, lengths, reverse):
+        steps = x.shape[0]
+        mask = None
+        if lengths is not None:
+            mask = torch.arange(steps).unsqueeze(1) < lengths.cpu().unsqueeze(0)  # (T, B)
+            mask = mask.to(x.device).unsqueeze(2)
+        # x[t] in the loop would make backward write a full-size zero tensor per step
+        inputs, ys = x.unbind(0), [None] * steps
+        for t in reversed(range(steps)) if reverse else range(steps):
+            new = cell(inputs[t], s, w)
+            if mask is not None:
+                new = tuple(torch.where(mask[t], n, old) for n, old in zip(new, s, strict=True))
+            s = new
+            ys[t] = s[0]
+        y = torch.stack(ys)
+        return (y if mask is None else y * mask), s
+
+    return run_layers(direction, x, weights, state, lengths, lay, dropout=dropout,
+                      training=training, batch_first=batch_first)

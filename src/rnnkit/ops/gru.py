@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops._common import prepare, run_fused, run_loop, split
+from rnnkit.ops._common import layout, prepare, run_fused, run_loop, split
 
 
 def naive_gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -46,9 +46,8 @@ def gru(
     batch_first=False,
 ) -> tuple[Tensor, Tensor]:
     """Multi-layer GRU through ``torch._VF.gru``; x may be a PackedSequence."""
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 3, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 3, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
     return _unwrap(
         *run_fused(
             torch._VF.gru,
@@ -77,9 +76,8 @@ def naive_gru(
     batch_first=False,
 ):
     """Reference for ``gru``: a Python loop over layers, directions and time steps."""
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 3, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 3, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
     cell = lambda x_t, s, w: (naive_gru_cell(x_t, s[0], *split(w)[:4]),)  # noqa: E731
     return _unwrap(
         *run_loop(

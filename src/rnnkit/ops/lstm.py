@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops._common import prepare, run_fused, run_loop, split
+from rnnkit.ops._common import layout, prepare, run_fused, run_loop, split
 
 
 def naive_lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
@@ -47,9 +47,8 @@ def lstm(
     batch_first=False,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Multi-layer LSTM through ``torch._VF.lstm``; x may be a PackedSequence."""
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 4, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 4, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
     return run_fused(
         torch._VF.lstm,
         x,
@@ -76,9 +75,8 @@ def naive_lstm(
     batch_first=False,
 ):
     """Reference for ``lstm``: a Python loop over layers, directions and time steps."""
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 4, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 4, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
     return run_loop(
         lambda x_t, s, w: naive_lstm_cell(x_t, s, *split(w)),
         x,

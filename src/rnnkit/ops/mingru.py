@@ -2,15 +2,16 @@
 
 The gates do not look at h_{t-1}, so training solves the recurrence with a parallel log-space
 scan (`mingru`); `naive_mingru` is the plain loop over `mingru_cell`, which `step` also uses.
-One layer, one direction. x is (T, batch, input); weights = (weight (2*hidden, input) with rows
-[z; h~], bias (2*hidden,) or None); initial_state (batch, hidden); lengths (batch,) in [1, T].
+Both have the other ops' signature and conventions (torch.nn's ``batch_first``, states
+(layers * directions, batch, hidden), lengths or a PackedSequence); weights are the flat list
+``w_ih, [b_ih]`` per layer and direction, w_ih (2*hidden, input) with rows [z; h~].
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
+from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, loop_op, scan_op
 
 
 def mingru_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -21,26 +22,24 @@ def mingru_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = No
 
 
 def mingru(
-    x: Tensor,
-    weights: tuple[Tensor, Tensor | None],
-    initial_state: Tensor | None = None,
-    lengths: Tensor | None = None,
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
     *,
-    reverse: bool = False,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
     chunk_size: int = DEFAULT_CHUNK,
     block: int = DEFAULT_BLOCK,
 ) -> tuple[Tensor, Tensor]:
-    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden); the scan
-    restarts its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
-    return scan_sequence(
-        F.linear(x, *weights),
-        _log_terms,
-        initial_state,
-        lengths,
-        reverse=reverse,
-        chunk_size=chunk_size,
-        block=block,
-    )
+    """Parallel scan over every layer and direction; x may be a PackedSequence. The scan restarts
+    its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
+    return scan_op(_log_terms, 2, x, weights, initial_state, lengths, num_layers=num_layers,
+                   bidirectional=bidirectional, dropout=dropout, training=training,
+                   batch_first=batch_first, chunk_size=chunk_size, block=block)
 
 
 def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
@@ -52,15 +51,18 @@ def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def naive_mingru(
-    x: Tensor,
-    weights: tuple[Tensor, Tensor | None],
-    initial_state: Tensor | None = None,
-    lengths: Tensor | None = None,
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
     *,
-    reverse: bool = False,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
 ) -> tuple[Tensor, Tensor]:
-    """Reference: the same recurrence one step at a time."""
-    h = initial_state
-    if h is None:
-        h = x.new_zeros(x.shape[1], weights[0].shape[0] // 2)
-    return sequential(mingru_cell, x, weights, h, lengths, reverse=reverse)
+    """Reference for `mingru`: the same recurrence one step at a time."""
+    return loop_op(mingru_cell, 2, x, weights, initial_state, lengths, num_layers=num_layers,
+                   bidirectional=bidirectional, dropout=dropout, training=training,
+                   batch_first=batch_first)

@@ -2,16 +2,16 @@
 normalised gates f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t), h_t = f'_t h_{t-1} + i'_t h~_t.
 
 As for minGRU, training runs a parallel log-space scan (`minlstm`) and `naive_minlstm` is the
-plain loop over `minlstm_cell`. One layer, one direction. x is (T, batch, input); weights =
-(weight (3*hidden, input) with rows [f; i; h~], bias (3*hidden,) or None); initial_state
-(batch, hidden); lengths (batch,) in [1, T]. There is no separate cell state: the state is h.
+plain loop over `minlstm_cell`, with the other ops' signature and conventions; weights are the
+flat list ``w_ih, [b_ih]`` per layer and direction, w_ih (3*hidden, input) with rows [f; i; h~].
+There is no separate cell state: the state is h, (layers * directions, batch, hidden).
 """
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, scan_sequence, sequential
+from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, loop_op, scan_op
 
 
 def _log_ratio(k_f: Tensor, k_i: Tensor) -> Tensor:
@@ -29,26 +29,24 @@ def minlstm_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = N
 
 
 def minlstm(
-    x: Tensor,
-    weights: tuple[Tensor, Tensor | None],
-    initial_state: Tensor | None = None,
-    lengths: Tensor | None = None,
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
     *,
-    reverse: bool = False,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
     chunk_size: int = DEFAULT_CHUNK,
     block: int = DEFAULT_BLOCK,
 ) -> tuple[Tensor, Tensor]:
-    """Parallel scan: outputs (T, batch, hidden) and the final state (batch, hidden); the scan
-    restarts its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
-    return scan_sequence(
-        F.linear(x, *weights),
-        _log_terms,
-        initial_state,
-        lengths,
-        reverse=reverse,
-        chunk_size=chunk_size,
-        block=block,
-    )
+    """Parallel scan over every layer and direction; x may be a PackedSequence. The scan restarts
+    its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
+    return scan_op(_log_terms, 3, x, weights, initial_state, lengths, num_layers=num_layers,
+                   bidirectional=bidirectional, dropout=dropout, training=training,
+                   batch_first=batch_first, chunk_size=chunk_size, block=block)
 
 
 def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
@@ -60,15 +58,18 @@ def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def naive_minlstm(
-    x: Tensor,
-    weights: tuple[Tensor, Tensor | None],
-    initial_state: Tensor | None = None,
-    lengths: Tensor | None = None,
+    x,
+    weights,
+    initial_state=None,
+    lengths=None,
     *,
-    reverse: bool = False,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    training=False,
+    batch_first=False,
 ) -> tuple[Tensor, Tensor]:
-    """Reference: the same recurrence one step at a time."""
-    h = initial_state
-    if h is None:
-        h = x.new_zeros(x.shape[1], weights[0].shape[0] // 3)
-    return sequential(minlstm_cell, x, weights, h, lengths, reverse=reverse)
+    """Reference for `minlstm`: the same recurrence one step at a time."""
+    return loop_op(minlstm_cell, 3, x, weights, initial_state, lengths, num_layers=num_layers,
+                   bidirectional=bidirectional, dropout=dropout, training=training,
+                   batch_first=batch_first)

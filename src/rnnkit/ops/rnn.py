@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops._common import prepare, run_fused, run_loop, split
+from rnnkit.ops._common import layout, prepare, run_fused, run_loop, split
 
 _KERNELS = {"tanh": torch._VF.rnn_tanh, "relu": torch._VF.rnn_relu}
 _CELLS = {"tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
@@ -48,9 +48,8 @@ def rnn(
 ) -> tuple[Tensor, Tensor]:
     """Multi-layer Elman RNN through ``torch._VF.rnn_tanh`` / ``rnn_relu``."""
     _check(nonlinearity)
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 1, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 1, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
     out, final = run_fused(
         _KERNELS[nonlinearity],
         x,
@@ -80,9 +79,8 @@ def naive_rnn(
 ):
     """Reference for ``rnn``: a Python loop over layers, directions and time steps."""
     _check(nonlinearity)
-    lay, state, lengths = prepare(
-        x, weights, initial_state, lengths, 1, num_layers, bidirectional, batch_first
-    )
+    lay = layout(weights, 1, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
 
     def cell(x_t, s, w):
         return (naive_rnn_cell(x_t, s[0], *split(w)[:4], nonlinearity=nonlinearity),)

@@ -15,7 +15,8 @@ Within a chunk, logcumsumexp(u) is evaluated as m + log(cumsum(exp(u - m))) with
 maximum whenever the chunk's total decay is small enough for that to be exact to float precision
 (the usual case); torch.logcumsumexp, several times slower on CPU, handles the rest.
 
-Time is dimension 0. Vectors and states may have any trailing shape.
+Time is dimension 0. Vectors and states may have any trailing shape. `scan_op` runs the scan as
+a multi-layer, bidirectional recurrence with the other ops' signature, `loop_op` its reference.
 """
 
 import math
@@ -23,6 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from rnnkit.ops._common import input_only_layout, prepare, run_layers, run_loop
 
 DEFAULT_CHUNK = 32
 DEFAULT_BLOCK = 512
@@ -156,19 +159,31 @@ def scan_sequence(
     return h, final
 
 
-def sequential(cell, x: Tensor, weights, h: Tensor, lengths: Tensor | None, *, reverse: bool):
-    """The plain loop h_t = cell(x_t, h_{t-1}, *weights) from state h, with scan_sequence's
-    conventions: (outputs, final state)."""
-    steps = x.unbind(
-        0
-    )  # x[t] in the loop would make backward write a full-size zero tensor per step
-    outputs = [None] * len(steps)
-    for t in reversed(range(len(steps))) if reverse else range(len(steps)):
-        new = cell(steps[t], h, *weights)
-        if lengths is None:
-            h = outputs[t] = new
-        else:
-            live = (t < lengths.to(x.device)).unsqueeze(1)
-            h = torch.where(live, new, h)
-            outputs[t] = torch.where(live, new, torch.zeros_like(new))
-    return torch.stack(outputs), h
+def scan_op(terms, gates: int, x, weights, initial_state, lengths, *, num_layers, bidirectional,
+            dropout, training, batch_first, chunk_size, block):
+    """A multi-layer recurrence whose every layer and direction is one scan: what `mingru` and
+    `minlstm` share. `terms` maps a direction's projections to (log a, log b)."""
+    lay = input_only_layout(weights, gates, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
+
+    def direction(x, w, s, lengths, reverse):
+        h, final = scan_sequence(F.linear(x, *w), terms, None if s is None else s[0], lengths,
+                                 reverse=reverse, chunk_size=chunk_size, block=block)
+        return h, (final,)
+
+    # No initial state: each scan starts from zero without a carry (one chunk needs no loop).
+    out, (final,) = run_layers(direction, x, weights, None if initial_state is None else state,
+                               lengths, lay, dropout=dropout, training=training,
+                               batch_first=batch_first)
+    return out, final
+
+
+def loop_op(cell, gates: int, x, weights, initial_state, lengths, *, num_layers, bidirectional,
+            dropout, training, batch_first):
+    """The reference for `scan_op`: ``cell(x_t, h, w_ih, [b_ih]) -> h`` one step at a time."""
+    lay = input_only_layout(weights, gates, num_layers, bidirectional)
+    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
+    out, (final,) = run_loop(lambda x_t, s, w: (cell(x_t, s[0], *w),), x, weights, state,
+                             lengths, lay, dropout=dropout, training=training,
+                             batch_first=batch_first)
+    return out, final

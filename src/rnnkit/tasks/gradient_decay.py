@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import UserError
-from rnnkit.models.sequence_regressor import check_arch, check_init
+from rnnkit.models.sequence_regressor import check_init
+from rnnkit.nn.registry import LAYERS, check_arch
 from rnnkit.tasks.memory_tasks import (
     AddingTask,
     MemoryTaskConfig,
@@ -68,7 +69,7 @@ class GradientDiagnosticConfig:
         if not self.archs:
             raise UserError("expected at least one arch, found none")
         for arch in self.archs:
-            check_arch(arch)
+            check_arch(arch, tuple(LAYERS))
         check_init(self.init)
         if self.length < 2:
             raise UserError(f"the length must be at least 2 steps, found {self.length}")

@@ -9,9 +9,10 @@ from rnnkit.train.config import (
     read_run_config,
     task_configs,
 )
+from rnnkit.train.device import resolve_device
 from rnnkit.train.protocol import TrainTask
 from rnnkit.train.reproducibility import seed_everything, set_deterministic
-from rnnkit.train.trainer import Trainer, resolve_device
+from rnnkit.train.trainer import Trainer
 
 __all__ = [
     "Trainer", "TrainConfig", "TrainTask", "load_for_inference", "load_config_file",

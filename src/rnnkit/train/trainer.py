@@ -1,14 +1,15 @@
-"""The one training loop every task shares; it knows the model only through ``TrainTask``."""
+"""The one training loop every task shares; it knows the model only through ``TrainTask``.
+
+The loop, evaluation and early stopping live here; the device and precision in ``device``, the
+optimiser in ``optimizer``, Ctrl-C in ``interrupt``, and the state that a checkpoint saves and a
+resume puts back in ``resume``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +19,15 @@ import rnnkit
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.config import TrainConfig
+from rnnkit.train.device import autocast, autocast_dtype, resolve_device, to_device
+from rnnkit.train.interrupt import CtrlC
 from rnnkit.train.metrics_log import MetricsLog
+from rnnkit.train.optimizer import build_optimizer
 from rnnkit.train.progress import Progress
 from rnnkit.train.protocol import TrainTask
-from rnnkit.train.reproducibility import (
-    get_rng_state,
-    seed_everything,
-    set_deterministic,
-    set_rng_state,
-)
+from rnnkit.train.reproducibility import seed_everything, set_deterministic
+from rnnkit.train.resume import SaveAndResume
 from rnnkit.train.schedules import Schedule, improved
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; anything else must exist on this machine."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise UserError(f"device must be auto, cpu, cuda or cuda:N, found {name!r}.") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU.")
-    return device
 
 
 def detach_state(state: Any) -> Any:
@@ -54,35 +41,7 @@ def detach_state(state: Any) -> Any:
     return state
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with its tensors (alone, or in tuples, named tuples, lists, dicts) on ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(to_device(b, device) for b in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
-
-
-def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    wd = cfg.weight_decay if cfg.weight_decay is not None else (
-        0.01 if cfg.optimizer == "adamw" else 0.0)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=wd)
-    if cfg.nesterov:
-        raise UserError(f"nesterov applies to the sgd optimizer, not {cfg.optimizer}.")
-    opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    # The fused kernel makes one pass over each tensor instead of one per operation: a CPU
-    # sentiment step with two large embedding tables takes 0.6-0.7x the time (BENCHMARKS.md).
-    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-    return opt(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=wd, fused=fused)
-
-
-class Trainer:
+class Trainer(SaveAndResume):
     """Train ``model`` on ``task`` with ``cfg``, writing checkpoints and logs to ``run_dir``.
 
     Each step: ``loss, count, state = task.training_step(model, batch, state)`` (the state of the
@@ -107,13 +66,7 @@ class Trainer:
         self.cfg = cfg or TrainConfig()
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.cfg.device)
-        if self.cfg.precision == "bf16" or (
-            self.cfg.precision == "auto" and self.device.type == "cuda"
-            and torch.cuda.is_bf16_supported()
-        ):
-            self.autocast_dtype: torch.dtype | None = torch.bfloat16
-        else:  # on a 2-core CPU bf16 autocast gave LSTM/GRU training no consistent speed-up
-            self.autocast_dtype = None
+        self.autocast_dtype = autocast_dtype(self.cfg.precision, self.device)
         self.step = 0
         self.epoch = 0
         self.batch_index = 0  # batches of the current epoch already trained on
@@ -128,9 +81,9 @@ class Trainer:
         self.last_metrics: dict[str, float] = {}
         self.stop_reason: str | None = None
         self._epoch_rng: dict[str, Any] | None = None
-        self._interrupted = False
+        self._ctrl_c = CtrlC(lambda: self.progress.line(
+            "interrupt: saving a checkpoint after this step (Ctrl-C again to quit at once)"))
         self._updating = False
-        self._handler_installed = False
         self._window: list[Any] = [0.0, 0, 0.0]  # loss sum and count since the last log, since
         self._epoch_loss: list[Any] = [0.0, 0]  # loss sum and count this epoch
         self._log_rows = 0  # rows in metrics.csv
@@ -183,20 +136,20 @@ class Trainer:
         if resumed:
             self.progress.line(f"resuming from {resumed} (step {self.step}, epoch "
                                f"{self.epoch + 1}, batch {self.batch_index})")
-        self._install_sigint()
+        self._ctrl_c.install()
         try:
             self._run()
         except KeyboardInterrupt:
             # A raw KeyboardInterrupt (no handler, e.g. not the main thread) between updates
             # still leaves a consistent state to save; a second Ctrl-C means quit now.
-            if not self._handler_installed and not self._updating:
+            if not self._ctrl_c.installed and not self._updating:
                 self._save(is_best=False)
             raise
         finally:
-            self._remove_sigint()
+            self._ctrl_c.remove()
             self.progress.close()
             self.log.close()
-        if self._interrupted:
+        if self._ctrl_c.requested:
             self.progress.line(f"interrupted: checkpoint saved in {self.run_dir} "
                                "(continue with --resume)")
             raise KeyboardInterrupt
@@ -209,12 +162,12 @@ class Trainer:
         self._elapsed0 = self.elapsed
         self._window[2] = time.monotonic()
         stop = self.stop_reason or self._budget_reached()
-        while stop is None and not self._interrupted:
+        while stop is None and not self._ctrl_c.requested:
             batches = self._epoch_batches()
             finished = True
             for batch in batches:
                 self._train_step(batch)
-                if self._interrupted:
+                if self._ctrl_c.requested:
                     finished = False
                     break
                 if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
@@ -222,13 +175,13 @@ class Trainer:
                 elif self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0:
                     self._save(is_best=False)
                 stop = self.stop_reason or self._budget_reached()
-                if stop is not None or self._interrupted:
+                if stop is not None or self._ctrl_c.requested:
                     finished = False
                     break
             if finished:
                 self._end_epoch()
                 stop = self.stop_reason or self._budget_reached()
-        if self._interrupted:
+        if self._ctrl_c.requested:
             self._save(is_best=False)
             return
         self.stop_reason = stop
@@ -237,26 +190,6 @@ class Trainer:
         elif self.last_save_step != self.step:
             self._save(is_best=False)
         self.progress.line(f"stopped by {stop} at step {self.step}: " + _fmt(self.last_metrics))
-
-    def _epoch_batches(self) -> Iterator[Any]:
-        """The batches of the current epoch, past the ones a resumed checkpoint already used."""
-        if self.batch_index == 0:
-            self._epoch_rng = get_rng_state()
-            return iter(self.task.train_batches(self.epoch))
-        # Replay: the epoch's batches are built from the random state the epoch started with,
-        # the first k skipped, then the random state of the checkpoint is put back.
-        assert self._epoch_rng is not None
-        rng_now = get_rng_state()
-        set_rng_state(self._epoch_rng)
-        it = iter(self.task.train_batches(self.epoch))
-        for i in range(self.batch_index):
-            if next(it, _END) is _END:
-                raise UserError(
-                    f"train_batches({self.epoch}) yielded {i} batches on resume, but the checkpoint"
-                    f" had used {self.batch_index}: a task's batches must be the same for each "
-                    "epoch.")
-        set_rng_state(rng_now)
-        return it
 
     def _train_step(self, batch: Any) -> None:
         cfg = self.cfg
@@ -362,86 +295,6 @@ class Trainer:
                 self.stop_reason = "early_stopping"
         self._save(is_best=is_best)
 
-    def _save(self, is_best: bool) -> None:
-        name = ckpt.new_name(self.run_dir, self.step)
-        if is_best:
-            self.best_name = name
-        ckpt.save_checkpoint(self.run_dir, name, self.model.state_dict(), self.config_json,
-                             self._trainer_state())
-        ckpt.set_pointer(self.run_dir, "last", name)
-        if is_best:
-            ckpt.set_pointer(self.run_dir, "best", name)
-        ckpt.prune(self.run_dir, self.cfg.keep_last)
-        self.last_save_step = self.step
-
-    def _trainer_state(self) -> dict[str, Any]:
-        return {
-            "format": 1, "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
-            "elapsed": self.elapsed, "optimizer_name": self.cfg.optimizer,
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(), "carried": self.carried,
-            "rng": get_rng_state(), "epoch_rng": self._epoch_rng,
-            "best_metric": self.best_metric, "best_name": self.best_name,
-            "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
-            "last_eval_step": self.last_eval_step, "last_metrics": self.last_metrics,
-            "stop_reason": self.stop_reason, "log_rows": len(self.log.rows),
-            "window": [float(self._window[0]), self._window[1]],
-            "epoch_loss": [float(self._epoch_loss[0]), self._epoch_loss[1]],
-        }
-
-    def _restore(self) -> str | None:
-        """Load the last checkpoint of ``run_dir`` into the model and trainer; its name, or None
-        when the run has no checkpoint yet."""
-        name = ckpt.pointer(self.run_dir, "last")
-        if name is None:
-            names = ckpt.list_checkpoints(self.run_dir)
-            if not names:
-                return None
-            name = names[-1]
-        path = self.run_dir / ckpt.CHECKPOINTS / name
-        config = ckpt.read_config(path)
-        if config.get("task") != self.config_json.get("task"):
-            raise UserError(f"{self.run_dir} holds a run of task {config.get('task')!r}, "
-                            f"not {self.config_json.get('task')!r}; it cannot be resumed here.")
-        _, state_dict = ckpt.load_for_inference(path)
-        try:
-            self.model.load_state_dict(state_dict)
-        except RuntimeError as e:
-            raise UserError(f"the checkpoint in {path} does not fit this model: the model "
-                            "settings differ from the run's.") from e
-        st = ckpt.load_trainer_state(path, map_location=self.device)
-        try:
-            if st["optimizer_name"] != self.cfg.optimizer:
-                raise ValueError(st["optimizer_name"])
-            self.optimizer.load_state_dict(st["optimizer"])
-        except (ValueError, KeyError) as e:
-            raise UserError(f"the optimizer state in {path} does not fit a "
-                            f"{self.cfg.optimizer} optimizer for this model; resume with the "
-                            "run's own optimizer settings.") from e
-        self.schedule.load_state_dict(st["schedule"])
-        self.step, self.epoch, self.batch_index = st["step"], st["epoch"], st["batch_index"]
-        self.elapsed, self.carried = st["elapsed"], st["carried"]
-        self._epoch_rng = st["epoch_rng"]
-        self.best_metric, self.best_name = st["best_metric"], st["best_name"]
-        self.best_metrics, self.bad_evals = st["best_metrics"], st["bad_evals"]
-        self.last_eval_step, self.last_metrics = st["last_eval_step"], st["last_metrics"]
-        self.stop_reason = st["stop_reason"] if st["stop_reason"] == "early_stopping" else None
-        self.last_save_step = self.step
-        self._log_rows = st["log_rows"]
-        self._window = [*st["window"], 0.0]
-        self._epoch_loss = list(st["epoch_loss"])
-        set_rng_state(st["rng"])
-        # Checkpoints after this one belong to the abandoned continuation: the pointers go back
-        # to this run's own, then those are removed.
-        if self.best_name and ckpt.pointer(self.run_dir, "best") != self.best_name and (
-                self.run_dir / ckpt.CHECKPOINTS / self.best_name).is_dir():
-            ckpt.set_pointer(self.run_dir, "best", self.best_name)
-        ckpt.set_pointer(self.run_dir, "last", name)
-        for other in ckpt.list_checkpoints(self.run_dir):
-            if ckpt.sort_key(other) > ckpt.sort_key(name) and other != self.best_name:
-                ckpt.remove_checkpoint(self.run_dir, other)
-        return name
-
     # -- helpers --------------------------------------------------------------------------------
 
     def _total_steps(self) -> int | None:
@@ -454,32 +307,8 @@ class Trainer:
                 totals.append(self.cfg.epochs * len(batches))
         return min(totals) if totals else None
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
-    def _install_sigint(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            if self._interrupted:  # second Ctrl-C: leave now
-                raise KeyboardInterrupt
-            self._interrupted = True
-            self.progress.line("interrupt: saving a checkpoint after this step "
-                               "(Ctrl-C again to quit at once)")
-
-        self._old_handler = signal.signal(signal.SIGINT, handler)
-        self._handler_installed = True
-
-    def _remove_sigint(self) -> None:
-        if self._handler_installed:
-            signal.signal(signal.SIGINT, self._old_handler)
-            self._handler_installed = False
-
-
-_END = object()
+    def _autocast(self):
+        return autocast(self.device, self.autocast_dtype)
 
 
 def _fmt(metrics: dict[str, float]) -> str:
