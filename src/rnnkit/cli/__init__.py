@@ -12,13 +12,13 @@ import typer
 from rnnkit.cli import (  # noqa: F401
     demo,
     diagnose,
+    evaluate,
     forecast,
     sentiment,
     speech,
     textgen,
     translate,
 )
-from rnnkit.cli import evaluate as _evaluate  # noqa: F401
 from rnnkit.cli.app import app, state
 from rnnkit.errors import UserError
 

@@ -1,7 +1,7 @@
 """``rnnkit demo``: a short tour of what rnnkit does, on data every machine has offline.
 
-Each application adds one step: a function that takes the output directory and a quiet flag,
-prints one line of results and saves a picture.
+Each application adds one step: a function of its task package that takes the output directory
+and a quiet flag, saves a picture and returns its lines of results.
 """
 
 from pathlib import Path
@@ -11,25 +11,26 @@ import typer
 from rnnkit.cli.app import app
 
 
-def _gradients_step(out: Path, quiet: bool) -> None:
+def _gradients_step(out: Path, quiet: bool) -> list[str]:
     from rnnkit.cli.diagnose import demo_step
 
     demo_step(out / "diagnose", quiet)
+    return []
 
 
-def _textgen_step(out: Path, quiet: bool) -> None:
-    from rnnkit.cli.textgen import demo_step
+def _textgen_step(out: Path, quiet: bool) -> list[str]:
+    from rnnkit.tasks import textgen
 
-    demo_step(out, quiet)
-
-
-def _forecast_step(out: Path, quiet: bool) -> None:
-    from rnnkit.cli.forecast import demo_step
-
-    demo_step(out, quiet)
+    return textgen.demo(out, quiet)
 
 
-# (title, step) in the order the tour runs them.
+def _forecast_step(out: Path, quiet: bool) -> list[str]:
+    from rnnkit.tasks import forecast
+
+    return forecast.demo(out, quiet)
+
+
+# (title, step) in the order the tour runs them; a step returns its lines of results.
 STEPS = [
     ("vanishing gradients: RNN vs LSTM vs GRU vs MinGRU", _gradients_step),
     ("text generation: a character LSTM trained on Python's own source", _textgen_step),
@@ -49,5 +50,6 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     for i, (title, step) in enumerate(STEPS, 1):
         typer.echo(f"[{i}/{len(STEPS)}] {title}")
-        step(out, quiet)
+        for line in step(out, quiet):
+            typer.echo(line)
     typer.echo(f"done: results and pictures in {out}/")

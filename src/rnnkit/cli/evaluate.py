@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from numbers import Number
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.errors import UserError
 
 
 @app.command()
@@ -30,6 +32,8 @@ def evaluate(
     predictor = load(run_dir)
     files = [str(p) for p in data]
     options = {} if errors is None else {"errors": errors}
+    if errors is not None and "errors" not in inspect.signature(predictor.evaluate).parameters:
+        raise UserError(f"--errors applies to text files; a {predictor.task} run does not take it.")
     metrics = predictor.evaluate(files[0] if len(files) == 1 else files, **options)
     for name, value in metrics.items():
         if isinstance(value, Number) and not isinstance(value, bool):

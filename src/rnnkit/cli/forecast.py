@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from rnnkit.cli import common
 from rnnkit.cli.app import app, example_app
 from rnnkit.errors import UserError
 
@@ -93,7 +92,9 @@ def example_forecast(
     name: Annotated[str, typer.Argument(help="Which example: seattle, stocks or co2.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path(
         "runs/example"),
-    max_time: common.MaxTimeOpt = None,
+    max_time: Annotated[str | None, typer.Option(
+        "--max-time", help="Stop training after this long: seconds or 90s, 3m, 1h "
+                           "(default: the example's own budget).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or epoch lines.")
                      ] = False,
 ) -> None:
