@@ -12,10 +12,9 @@ from rnnkit.cli.app import app
 
 
 def _gradients_step(out: Path, quiet: bool) -> list[str]:
-    from rnnkit.cli.diagnose import demo_step
+    from rnnkit.tasks import diagnostics
 
-    demo_step(out / "diagnose", quiet)
-    return []
+    return diagnostics.demo(out, quiet)
 
 
 def _textgen_step(out: Path, quiet: bool) -> list[str]:

@@ -1,6 +1,5 @@
 """``rnnkit diagnose``: vanishing gradients measured, and long-dependency benchmarks."""
 
-import csv
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -11,20 +10,9 @@ from rnnkit.cli.app import diagnose_app
 from rnnkit.errors import UserError
 from rnnkit.models.sequence_regressor import check_init
 from rnnkit.nn.registry import LAYERS, check_arch
-from rnnkit.tasks.gradient_decay import (
-    GradientDiagnosticConfig,
-    format_table,
-    measure_gradient_decay,
-    plot_gradient_decay,
-    write_csv,
-)
-from rnnkit.tasks.memory_tasks import (
-    SOLVED_FRACTION,
-    AddingTask,
-    CopyTask,
-    MemoryTask,
-    run_memory_benchmark,
-)
+from rnnkit.tasks.diagnostics import run_gradients, run_memory
+from rnnkit.tasks.gradient_decay import GradientDiagnosticConfig
+from rnnkit.tasks.memory_tasks import AddingTask, CopyTask, MemoryTask
 
 ARCH_HELP = f"Comma-separated architectures: {', '.join(LAYERS)}."
 INIT_HELP = ("Weight init: default (torch's), orthogonal (recurrent weights; not mingru/minlstm, "
@@ -102,31 +90,9 @@ def gradients(
         archs=parse_archs(arch), length=length, hidden=hidden, init=init,
         forget_bias=forget_bias, clip=check_clip(clip), steps=steps,
         batch_size=batch_size, lr=lr, seed=seed)
-    run_gradients(cfg, prepare_out(out), quiet)
-
-
-def run_gradients(cfg: GradientDiagnosticConfig, out: Path, quiet: bool, table: bool = True):
-    """Measure, write the CSV and PNG, and print the table (--quiet only silences training)."""
-    # The training runs are only a means to the trained measurement: they are not kept.
-    with tempfile.TemporaryDirectory(prefix="rnnkit-diagnose-") as runs:
-        result = measure_gradient_decay(cfg, Path(runs), quiet=quiet, log=typer.echo)
-    write_csv(result, out / "gradient_decay.csv")
-    plot_gradient_decay(result, out / "gradient_decay.png", title_note=remedies_note(cfg))
-    if table:
-        typer.echo(f"||dL_T/dx_t|| relative to lag 0 (T={cfg.length}, hidden {cfg.hidden}, "
-                   f"{remedies_note(cfg)}):")
-        typer.echo(format_table(result))
-        typer.echo(f"wrote {out / 'gradient_decay.csv'} and {out / 'gradient_decay.png'}")
-    return result
-
-
-def remedies_note(cfg: GradientDiagnosticConfig) -> str:
-    where = {"orthogonal": " (archs with recurrent weights)", "chrono": " (gated archs)"}
-    parts = [f"init {cfg.init}{where.get(cfg.init, '')}"]
-    if cfg.forget_bias is not None:
-        parts.append(f"forget bias {cfg.forget_bias:g} (gated archs)")
-    parts.append(f"clip {cfg.clip:g}" if cfg.clip else "no clipping")
-    return ", ".join(parts)
+    _, lines = run_gradients(cfg, prepare_out(out), quiet, log=typer.echo)
+    for line in lines:
+        typer.echo(line)
 
 
 @diagnose_app.command()
@@ -196,42 +162,8 @@ def run_benchmark(task_cls: type[MemoryTask], archs: list[str], length: int, ste
     clip_norm = check_clip(clip)
     if steps < 1:
         raise UserError(f"--steps must be at least 1, found {steps}")
-    out = prepare_out(out)
-    rows = run_memory_benchmark(
-        task_cls, archs, length=length, steps=steps, hidden=hidden, init=init,
-        forget_bias=forget_bias, clip=clip_norm, batch_size=batch_size, lr=lr, seed=seed,
-        curves_dir=out, quiet=quiet, log=typer.echo)
-    with open(out / f"{task_cls.name}_results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    name = task_cls.name
-    baseline = rows[0]["test_loss"] / rows[0]["vs_baseline"]
-    if name == "adding":
-        typer.echo(f"adding problem, T={length}, {steps} steps, hidden {hidden}: test MSE "
-                   f"(baseline {baseline:.3f} = always predicting 1)")
-    else:
-        typer.echo(f"copy task, delay {length}, {steps} steps, hidden {hidden}: test cross-entropy "
-                   f"per step (baseline {baseline:.4f} = blanks, then uniform guesses)")
-    for r in rows:
-        recall = f"  recall accuracy {r['recall_accuracy']:.3f}" if "recall_accuracy" in r else ""
-        typer.echo(f"  {r['arch']:<9} {r['test_loss']:.4f}  ({r['vs_baseline']:.3f} x baseline)"
-                   f"{recall}  {'solved' if r['solved'] else 'not solved'}  [{r['seconds']:.0f}s]")
-    solved = [r["arch"] for r in rows if r["solved"]]
-    unsolved = [r["arch"] for r in rows if not r["solved"]]
-    typer.echo(f"rule: solved when test {'MSE' if name == 'adding' else 'loss'} < "
-               f"{SOLVED_FRACTION:g} x baseline = {SOLVED_FRACTION * baseline:.4f}; solved: "
-               f"{', '.join(solved) or 'none'}; not solved: {', '.join(unsolved) or 'none'}")
-
-
-def demo_step(out: Path, quiet: bool) -> None:
-    """The `make demo` step: gradient decay of four archs at T=100, at initialisation
-    and after 100 training steps on the adding problem (about a minute on 2 cores)."""
-    archs = ["rnn", "lstm", "gru", "mingru"]
-    cfg = GradientDiagnosticConfig(archs=archs, length=100, hidden=32, steps=100, batch_size=32)
-    result = run_gradients(cfg, prepare_out(out), quiet=True, table=False)
-    lag = 50
-    parts = [f"{a} {result.relative(a, 'init')[lag]:.0e} -> {result.relative(a, 'trained')[lag]:.0e}"
-             for a in archs]
-    typer.echo(f"  gradient at lag {lag} relative to lag 0, at init -> after {cfg.steps} steps: "
-               f"{', '.join(parts)}; picture: {out / 'gradient_decay.png'}")
+    lines = run_memory(task_cls, archs, prepare_out(out), length=length, steps=steps,
+                       hidden=hidden, init=init, forget_bias=forget_bias, clip=clip_norm,
+                       batch_size=batch_size, lr=lr, seed=seed, quiet=quiet, log=typer.echo)
+    for line in lines:
+        typer.echo(line)
