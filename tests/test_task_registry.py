@@ -205,3 +205,40 @@ def test_an_entry_point_registers_a_task(monkeypatch):
     monkeypatch.setattr(registry, "_entry_points", {"scale": EntryPoint()})
     assert "scale" in registry.names()
     assert registry.get("scale") is SPEC
+
+
+# The options of `rnnkit train <task>` before the registry (read from the commands of commit
+# f382db4): every one of them must still be accepted.
+EARLIER_FLAGS = {
+    "textgen": "--arch --bpe-vocab --data --dropout --embed --hidden --layers --out --seq-len "
+               "--tie-weights --no-tie-weights --tokenizer --val --errors",
+    "sentiment": "--arch --class-weights --data --dropout --embed --ensemble --format "
+                 "--freeze-vectors --hidden --init-from --label-column --layers --max-len "
+                 "--max-vocab --min-freq --out --pooling --subwords --no-subwords --test "
+                 "--text-column --tokenizer --val --val-fraction --vectors --word-dropout "
+                 "--workers",
+    "translate": "--arch --attention --beam --dec-layers --dropout --embed --hidden "
+                 "--input-feeding --no-input-feeding --joint-vocab --separate-vocab "
+                 "--label-smoothing --layers --max-len --out --src --teacher-forcing "
+                 "--teacher-forcing-decay --test-src --test-tgt --tgt --tie-embeddings "
+                 "--no-tie-embeddings --tokenizer --val-fraction --val-src --val-tgt "
+                 "--vocab-size",
+    "speech": "--alphabet --arch --bidirectional --unidirectional --data --features --hidden "
+              "--layers --lm-order --no-resample --out --sample-rate --skip-bad --spec-augment "
+              "--no-spec-augment --subsample --test --unknown-chars --val --val-fraction",
+    "forecast": "--arch --calendar --channels --dropout --fill --freq --future-cov --head "
+                "--hidden --horizon --id-col --layers --levels --lookback --model --norm --out "
+                "--past --scaler --target --test --time-col --val --value-col --data",
+}
+SHARED_FLAGS = ("--config --epochs --max-steps --max-time --batch-size --lr --seed --device "
+                "--resume --quiet")
+
+
+@pytest.mark.parametrize("task", sorted(EARLIER_FLAGS))
+def test_every_earlier_flag_is_still_accepted(task):
+    import typer
+
+    command = typer.main.get_command(_single(registry.get(task)))
+    names = {name for p in command.params for name in (*p.opts, *p.secondary_opts)}
+    missing = set(f"{EARLIER_FLAGS[task]} {SHARED_FLAGS}".split()) - names
+    assert not missing, missing
