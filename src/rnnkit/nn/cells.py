@@ -10,34 +10,22 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit import ops
-from rnnkit.nn.init import initialize_
-from rnnkit.nn.op_layer import check_impl
+from rnnkit.nn.init import Initialised
+from rnnkit.nn.op_layer import check_impl, check_sizes
+from rnnkit.ops.rnn import check_nonlinearity
 
 
-class CellBase(nn.Module):
+class CellBase(Initialised, nn.Module):
     """Shared by the three cells; subclasses set ``gates`` and the two cell functions."""
 
     gates = 1
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        bias=True,
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None, impl="fast"):
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"expected {name} to be an integer >= 1, found {value!r}")
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
+        self._keep_init(init, forget_bias, t_max)
         self.impl = check_impl(impl)
         factory = {"device": device, "dtype": dtype}
         rows = self.gates * hidden_size
@@ -50,9 +38,6 @@ class CellBase(nn.Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        initialize_(self, self.init, t_max=self.t_max, forget_bias=self.forget_bias)
 
     def _weights(self) -> tuple:
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
@@ -100,34 +85,10 @@ class RNNCell(CellBase):
     fast_cell = staticmethod(ops.rnn_cell)
     reference_cell = staticmethod(ops.naive_rnn_cell)
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        bias=True,
-        nonlinearity="tanh",
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        super().__init__(
-            input_size,
-            hidden_size,
-            bias,
-            device,
-            dtype,
-            init=init,
-            forget_bias=forget_bias,
-            t_max=t_max,
-            impl=impl,
-        )
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
+                 dtype=None, **options):
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        super().__init__(input_size, hidden_size, bias, device, dtype, **options)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, (h,), unbatched = self._prepare(input, hx, 1)

@@ -114,3 +114,14 @@ def initialize_(module: nn.Module, init: str = "default", *, t_max=None, forget_
         chrono_(module, t_max)
     if forget_bias is not None:
         forget_bias_(module, forget_bias)
+
+
+class Initialised:
+    """The keyword-only ``init``, ``forget_bias`` and ``t_max`` of rnnkit's cells and RNN/LSTM/GRU
+    layers, kept so that ``reset_parameters`` applies them again."""
+
+    def _keep_init(self, init, forget_bias, t_max) -> None:
+        self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
+
+    def reset_parameters(self) -> None:
+        initialize_(self, self.init, t_max=self.t_max, forget_bias=self.forget_bias)

@@ -16,6 +16,13 @@ def check_impl(impl: str) -> str:
     return impl
 
 
+def check_sizes(low: int = 1, **sizes) -> None:
+    """Each size an integer >= ``low`` (not a bool), or a ValueError naming it."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"expected {name} to be an integer >= {low}, found {value!r}")
+
+
 class OpLayer(nn.Module):
     """Subclasses set ``fast_op`` and ``reference_op`` (same signature), fill
     ``_flat_weights_names`` in the ops' weight order, and set the attributes ``_options`` reads."""

@@ -12,42 +12,22 @@ from torch import Tensor, nn
 
 from rnnkit import ops
 from rnnkit.nn import streaming
-from rnnkit.nn.init import initialize_
-from rnnkit.nn.op_layer import OpLayer, check_impl
+from rnnkit.nn.init import Initialised
+from rnnkit.nn.op_layer import OpLayer, check_impl, check_sizes
+from rnnkit.ops.rnn import check_nonlinearity
 
 
-class RecurrentBase(OpLayer):
+class RecurrentBase(Initialised, OpLayer):
     """Shared by RNN, LSTM and GRU; subclasses set ``gates`` and the two ops."""
 
     gates = 1
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None, *,
+                 init="default", forget_bias=None, t_max=None, impl="fast"):
         super().__init__()
-        for name, value, low in (
-            ("input_size", input_size, 1),
-            ("hidden_size", hidden_size, 1),
-            ("num_layers", num_layers, 1),
-            ("proj_size", proj_size, 0),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"expected {name} to be an integer >= {low}, found {value!r}")
+        check_sizes(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        check_sizes(0, proj_size=proj_size)
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"expected dropout between 0 and 1, found {dropout!r}")
         if proj_size >= hidden_size:
@@ -57,7 +37,7 @@ class RecurrentBase(OpLayer):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size = bidirectional, proj_size
-        self.init, self.forget_bias, self.t_max = init, forget_bias, t_max
+        self._keep_init(init, forget_bias, t_max)
         self.impl = check_impl(impl)
         directions = 2 if bidirectional else 1
         out = proj_size or hidden_size
@@ -77,9 +57,6 @@ class RecurrentBase(OpLayer):
                     self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
                     self._flat_weights_names.append(full)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        initialize_(self, self.init, t_max=self.t_max, forget_bias=self.forget_bias)
 
     def flatten_parameters(self) -> None:
         """Kept for torch.nn compatibility; weights are passed to the kernels as they are."""
@@ -131,43 +108,12 @@ class RecurrentBase(OpLayer):
 class RNN(RecurrentBase):
     """Elman RNN, ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act ``"tanh"`` or ``"relu"``."""
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        nonlinearity="tanh",
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"expected nonlinearity 'tanh' or 'relu', found {nonlinearity!r}")
-        self.nonlinearity = nonlinearity
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            0,
-            device,
-            dtype,
-            init=init,
-            forget_bias=forget_bias,
-            t_max=t_max,
-            impl=impl,
-        )
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
+                 **options):
+        self.nonlinearity = check_nonlinearity(nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, **options)
 
     def _options(self) -> dict:
         return {**super()._options(), "nonlinearity": self.nonlinearity}
@@ -194,41 +140,6 @@ class LSTM(RecurrentBase):
     fast_op = staticmethod(ops.lstm)
     reference_op = staticmethod(ops.naive_lstm)
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            device,
-            dtype,
-            init=init,
-            forget_bias=forget_bias,
-            t_max=t_max,
-            impl=impl,
-        )
-
     def _fast_step(self, x, state):
         return streaming.lstm_step(self, x, state)
 
@@ -240,39 +151,11 @@ class GRU(RecurrentBase):
     fast_op = staticmethod(ops.gru)
     reference_op = staticmethod(ops.naive_gru)
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        device=None,
-        dtype=None,
-        *,
-        init="default",
-        forget_bias=None,
-        t_max=None,
-        impl="fast",
-    ):
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            0,
-            device,
-            dtype,
-            init=init,
-            forget_bias=forget_bias,
-            t_max=t_max,
-            impl=impl,
-        )
+    # torch.nn.GRU's positional order, which has no proj_size
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, **options):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 0, device, dtype, **options)
 
     def _fast_step(self, x, state):
         return streaming.cell_step(self, x, state, torch.gru_cell)

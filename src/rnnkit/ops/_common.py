@@ -1,4 +1,5 @@
-"""What the recurrences share: input checks, the weight layout, the fused-kernel call, the loop.
+"""What the recurrences share: input checks, the weight layout, the fused-kernel call, the loop,
+and `recurrence`, which makes every op of ``rnnkit.ops`` from its cell or kernel.
 
 Weights are a flat list in torch.nn's ``_flat_weights`` order: for each layer, the forward
 direction then the reverse one, each ``w_ih, w_hh, [b_ih, b_hh], [w_hr]`` (``w_hr`` only for an
@@ -8,6 +9,7 @@ States are tuples inside this module: ``(h,)`` or ``(h, c)``.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -261,3 +263,35 @@ def run_loop(cell, x, weights, state, lengths, lay: Layout, *, dropout, training
 
     return run_layers(direction, x, weights, state, lengths, lay, dropout=dropout,
                       training=training, batch_first=batch_first)
+
+
+def recurrence(name: str, gates: int, run, doc: str, *, input_only=False, zero_state=True):
+    """An op with the shared signature: check x, weights, state and lengths against the weights'
+    layout, then ``run(x, weights, state, lengths, lay, *, dropout, training, batch_first,
+    **extra)`` (``run_fused`` or ``run_loop`` with their first argument bound, or a scan), whose
+    keyword-only arguments with defaults become the op's extra keywords.
+
+    ``input_only``: minGRU / minLSTM weights (``w_ih, [b_ih]``). ``zero_state=False``: ``run`` gets
+    None for a missing initial state instead of zeros (a scan then starts without a carry). The
+    op returns ``(outputs, final)``, final ``(h, c)`` for an LSTM and the tensor ``h`` otherwise.
+    """
+    read_layout = input_only_layout if input_only else layout
+    extra = [p for p in inspect.signature(run).parameters.values()
+             if p.kind is p.KEYWORD_ONLY and p.default is not p.empty]
+
+    def op(x, weights, initial_state=None, lengths=None, *, num_layers=1, bidirectional=False,
+           dropout=0.0, training=False, batch_first=False, **options):
+        lay = read_layout(weights, gates, num_layers, bidirectional)
+        state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
+        if initial_state is None and not zero_state:
+            state = None
+        out, final = run(x, weights, state, lengths, lay, dropout=dropout, training=training,
+                         batch_first=batch_first, **options)
+        return out, final if len(final) == 2 else final[0]
+
+    # what help() and inspect show: the shared parameters and run's extras instead of **options
+    shared = [p for p in inspect.signature(op).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    op.__signature__ = inspect.Signature(shared + extra)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op

@@ -7,11 +7,12 @@ is one tensor of shape ``(layers * directions, batch, hidden)``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from rnnkit.ops._common import layout, prepare, run_fused, run_loop, split
+from rnnkit.ops._common import recurrence, run_fused, run_loop, split
 
 
 def naive_gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -29,66 +30,12 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     return torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
 
 
-def _unwrap(out, final):
-    return out, final[0]
-
-
-def gru(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-) -> tuple[Tensor, Tensor]:
-    """Multi-layer GRU through ``torch._VF.gru``; x may be a PackedSequence."""
-    lay = layout(weights, 3, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
-    return _unwrap(
-        *run_fused(
-            torch._VF.gru,
-            x,
-            weights,
-            state,
-            lengths,
-            lay,
-            dropout=dropout,
-            training=training,
-            batch_first=batch_first,
-        )
-    )
-
-
-def naive_gru(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-):
-    """Reference for ``gru``: a Python loop over layers, directions and time steps."""
-    lay = layout(weights, 3, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
-    cell = lambda x_t, s, w: (naive_gru_cell(x_t, s[0], *split(w)[:4]),)  # noqa: E731
-    return _unwrap(
-        *run_loop(
-            cell,
-            x,
-            weights,
-            state,
-            lengths,
-            lay,
-            dropout=dropout,
-            training=training,
-            batch_first=batch_first,
-        )
-    )
+gru = recurrence(
+    "gru", 3, partial(run_fused, torch._VF.gru),
+    """Multi-layer GRU through ``torch._VF.gru``; x may be a PackedSequence.""",
+)
+naive_gru = recurrence(
+    "naive_gru", 3,
+    partial(run_loop, lambda x_t, s, w: (naive_gru_cell(x_t, s[0], *split(w)[:4]),)),
+    """Reference for ``gru``: a Python loop over layers, directions and time steps.""",
+)

@@ -7,11 +7,12 @@ with a projection ``h`` has ``proj_size`` features (Sak et al. 2014).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from rnnkit.ops._common import layout, prepare, run_fused, run_loop, split
+from rnnkit.ops._common import recurrence, run_fused, run_loop, split
 
 
 def naive_lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
@@ -34,57 +35,11 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
 
 
-def lstm(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """Multi-layer LSTM through ``torch._VF.lstm``; x may be a PackedSequence."""
-    lay = layout(weights, 4, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
-    return run_fused(
-        torch._VF.lstm,
-        x,
-        weights,
-        state,
-        lengths,
-        lay,
-        dropout=dropout,
-        training=training,
-        batch_first=batch_first,
-    )
-
-
-def naive_lstm(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-):
-    """Reference for ``lstm``: a Python loop over layers, directions and time steps."""
-    lay = layout(weights, 4, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
-    return run_loop(
-        lambda x_t, s, w: naive_lstm_cell(x_t, s, *split(w)),
-        x,
-        weights,
-        state,
-        lengths,
-        lay,
-        dropout=dropout,
-        training=training,
-        batch_first=batch_first,
-    )
+lstm = recurrence(
+    "lstm", 4, partial(run_fused, torch._VF.lstm),
+    """Multi-layer LSTM through ``torch._VF.lstm``; x may be a PackedSequence.""",
+)
+naive_lstm = recurrence(
+    "naive_lstm", 4, partial(run_loop, lambda x_t, s, w: naive_lstm_cell(x_t, s, *split(w))),
+    """Reference for ``lstm``: a Python loop over layers, directions and time steps.""",
+)

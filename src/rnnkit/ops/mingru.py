@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, loop_op, scan_op
+from rnnkit.ops.scan import g, log_g, scan_ops
 
 
 def mingru_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -19,27 +19,6 @@ def mingru_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = No
     k, v = F.linear(x_t, weight, bias).chunk(2, dim=-1)
     z = torch.sigmoid(k)
     return (1 - z) * h + z * g(v)
-
-
-def mingru(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-    chunk_size: int = DEFAULT_CHUNK,
-    block: int = DEFAULT_BLOCK,
-) -> tuple[Tensor, Tensor]:
-    """Parallel scan over every layer and direction; x may be a PackedSequence. The scan restarts
-    its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
-    return scan_op(_log_terms, 2, x, weights, initial_state, lengths, num_layers=num_layers,
-                   bidirectional=bidirectional, dropout=dropout, training=training,
-                   batch_first=batch_first, chunk_size=chunk_size, block=block)
 
 
 def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
@@ -50,19 +29,4 @@ def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
     return log_z - k, log_z + log_g(v)
 
 
-def naive_mingru(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-) -> tuple[Tensor, Tensor]:
-    """Reference for `mingru`: the same recurrence one step at a time."""
-    return loop_op(mingru_cell, 2, x, weights, initial_state, lengths, num_layers=num_layers,
-                   bidirectional=bidirectional, dropout=dropout, training=training,
-                   batch_first=batch_first)
+mingru, naive_mingru = scan_ops("mingru", 2, _log_terms, mingru_cell)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops.scan import DEFAULT_BLOCK, DEFAULT_CHUNK, g, log_g, loop_op, scan_op
+from rnnkit.ops.scan import g, log_g, scan_ops
 
 
 def _log_ratio(k_f: Tensor, k_i: Tensor) -> Tensor:
@@ -28,27 +28,6 @@ def minlstm_cell(x_t: Tensor, h: Tensor, weight: Tensor, bias: Tensor | None = N
     return torch.sigmoid(d) * h + torch.sigmoid(-d) * g(v)
 
 
-def minlstm(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-    chunk_size: int = DEFAULT_CHUNK,
-    block: int = DEFAULT_BLOCK,
-) -> tuple[Tensor, Tensor]:
-    """Parallel scan over every layer and direction; x may be a PackedSequence. The scan restarts
-    its prefix sums every `chunk_size` steps and runs `block` steps at a time."""
-    return scan_op(_log_terms, 3, x, weights, initial_state, lengths, num_layers=num_layers,
-                   bidirectional=bidirectional, dropout=dropout, training=training,
-                   batch_first=batch_first, chunk_size=chunk_size, block=block)
-
-
 def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
     """log a = log f' and log b = log(i' * g(v)) from the pre-activations [k_f; k_i; v]."""
     k_f, k_i, v = projections.chunk(3, dim=-1)
@@ -57,19 +36,4 @@ def _log_terms(projections: Tensor) -> tuple[Tensor, Tensor]:
     return log_a, (log_a - d) + log_g(v)  # log i' = logsigmoid(-d) = logsigmoid(d) - d
 
 
-def naive_minlstm(
-    x,
-    weights,
-    initial_state=None,
-    lengths=None,
-    *,
-    num_layers=1,
-    bidirectional=False,
-    dropout=0.0,
-    training=False,
-    batch_first=False,
-) -> tuple[Tensor, Tensor]:
-    """Reference for `minlstm`: the same recurrence one step at a time."""
-    return loop_op(minlstm_cell, 3, x, weights, initial_state, lengths, num_layers=num_layers,
-                   bidirectional=bidirectional, dropout=dropout, training=training,
-                   batch_first=batch_first)
+minlstm, naive_minlstm = scan_ops("minlstm", 3, _log_terms, minlstm_cell)

@@ -15,17 +15,19 @@ Within a chunk, logcumsumexp(u) is evaluated as m + log(cumsum(exp(u - m))) with
 maximum whenever the chunk's total decay is small enough for that to be exact to float precision
 (the usual case); torch.logcumsumexp, several times slower on CPU, handles the rest.
 
-Time is dimension 0. Vectors and states may have any trailing shape. `scan_op` runs the scan as
-a multi-layer, bidirectional recurrence with the other ops' signature, `loop_op` its reference.
+Time is dimension 0. Vectors and states may have any trailing shape. `run_scan` runs the scan
+as a multi-layer, bidirectional recurrence (`rnnkit.ops._common.recurrence` gives it the other
+ops' signature).
 """
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.ops._common import input_only_layout, prepare, run_layers, run_loop
+from rnnkit.ops._common import recurrence, run_layers, run_loop
 
 DEFAULT_CHUNK = 32
 DEFAULT_BLOCK = 512
@@ -159,31 +161,34 @@ def scan_sequence(
     return h, final
 
 
-def scan_op(terms, gates: int, x, weights, initial_state, lengths, *, num_layers, bidirectional,
-            dropout, training, batch_first, chunk_size, block):
+def run_scan(terms, x, weights, state, lengths, lay, *, dropout, training, batch_first,
+             chunk_size: int = DEFAULT_CHUNK, block: int = DEFAULT_BLOCK):
     """A multi-layer recurrence whose every layer and direction is one scan: what `mingru` and
-    `minlstm` share. `terms` maps a direction's projections to (log a, log b)."""
-    lay = input_only_layout(weights, gates, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
+    `minlstm` run (``recurrence(..., zero_state=False)``: state None when none is given, so each
+    scan starts from zero without a carry). `terms` maps a direction's projections to
+    (log a, log b)."""
 
     def direction(x, w, s, lengths, reverse):
         h, final = scan_sequence(F.linear(x, *w), terms, None if s is None else s[0], lengths,
                                  reverse=reverse, chunk_size=chunk_size, block=block)
         return h, (final,)
 
-    # No initial state: each scan starts from zero without a carry (one chunk needs no loop).
-    out, (final,) = run_layers(direction, x, weights, None if initial_state is None else state,
-                               lengths, lay, dropout=dropout, training=training,
-                               batch_first=batch_first)
-    return out, final
+    return run_layers(direction, x, weights, state, lengths, lay, dropout=dropout,
+                      training=training, batch_first=batch_first)
 
 
-def loop_op(cell, gates: int, x, weights, initial_state, lengths, *, num_layers, bidirectional,
-            dropout, training, batch_first):
-    """The reference for `scan_op`: ``cell(x_t, h, w_ih, [b_ih]) -> h`` one step at a time."""
-    lay = input_only_layout(weights, gates, num_layers, bidirectional)
-    state, lengths = prepare(x, lay, initial_state, lengths, batch_first)
-    out, (final,) = run_loop(lambda x_t, s, w: (cell(x_t, s[0], *w),), x, weights, state,
-                             lengths, lay, dropout=dropout, training=training,
-                             batch_first=batch_first)
-    return out, final
+def scan_ops(name: str, gates: int, terms, cell):
+    """The scan op `name` and its reference ``naive_<name>``, the plain loop over
+    ``cell(x_t, h, w_ih, [b_ih]) -> h``: how minGRU and minLSTM make theirs."""
+    fast = recurrence(
+        name, gates, partial(run_scan, terms),
+        """Parallel scan over every layer and direction; x may be a PackedSequence. The scan
+        restarts its prefix sums every `chunk_size` steps and runs `block` steps at a time.""",
+        input_only=True, zero_state=False,
+    )
+    naive = recurrence(
+        f"naive_{name}", gates, partial(run_loop, lambda x_t, s, w: (cell(x_t, s[0], *w),)),
+        f"""Reference for `{name}`: the same recurrence one step at a time.""",
+        input_only=True,
+    )
+    return fast, naive
