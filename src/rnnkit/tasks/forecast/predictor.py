@@ -17,6 +17,7 @@ from rnnkit.metrics import forecast as M
 from rnnkit.models.forecasters import ForecasterConfig, build_forecaster
 from rnnkit.tasks.forecast.backtest import Backtest
 from rnnkit.tasks.forecast.config import TASK
+from rnnkit.tasks.runs import load_run
 
 EVAL_CHUNK = 1024  # windows per forward pass when evaluating and backtesting
 
@@ -173,21 +174,11 @@ class TrainedForecaster:
         return plot_backtest(result, self.spec.targets, self.spec.horizon, path)
 
 
+def _read(config: dict[str, Any]) -> tuple[ForecasterConfig, SeriesSpec]:
+    return ForecasterConfig(**config["model"]), SeriesSpec(**config["data"])
+
+
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> TrainedForecaster:
     """The forecaster of a run directory (its best checkpoint, else the last)."""
-    from rnnkit.train import load_for_inference
-
-    config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
-    try:
-        model_cfg = ForecasterConfig(**config["model"])
-        spec = SeriesSpec(**config["data"])
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the config of {run_dir} is missing forecast settings ({e}); was it "
-                        "written by rnnkit?") from None
-    model = build_forecaster(model_cfg)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError:
-        raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
-                        "(edited or mixed-up checkpoint files).") from None
+    model, spec, config = load_run(run_dir, TASK, which, _read, build_forecaster, "forecast")
     return TrainedForecaster(model.to(device), spec, config)

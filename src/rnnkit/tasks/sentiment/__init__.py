@@ -27,7 +27,9 @@ from rnnkit.data.text_encoders import (
     encoder_from_dict,
     pad_batch,
 )
+from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec
+from rnnkit.tasks.runs import path_settings, write_reports
 from rnnkit.tasks.sentiment.config import TASK, TRAIN_DEFAULTS, SentimentConfig
 from rnnkit.tasks.sentiment.predictor import (
     SentimentClassifier,
@@ -35,7 +37,7 @@ from rnnkit.tasks.sentiment.predictor import (
     load,
     predict_logits,
 )
-from rnnkit.tasks.sentiment.reading import check_labels, read_split, split_validation, write_reports
+from rnnkit.tasks.sentiment.reading import check_labels, read_split, split_validation
 from rnnkit.tasks.sentiment.smoke import smoke
 from rnnkit.tasks.sentiment.task import SentimentTask, build, copy_language_model, fit
 
@@ -72,12 +74,8 @@ SPEC = TaskSpec(
     summary=summary,
     smoke=smoke,
 )
-
-
-def configs(settings: dict[str, Any], config_file: str | Path | None = None,
-            resume_from: str | Path | None = None) -> tuple[Any, SentimentConfig]:
-    """``(TrainConfig, SentimentConfig)``: see ``TaskSpec.configs``."""
-    return SPEC.configs(settings, config_file, resume_from)
+# (TrainConfig, SentimentConfig) from settings, a config file and the run being resumed
+configs = SPEC.configs
 
 
 def train(data: str | Path, out: str | Path, *, val: str | Path | None = None,
@@ -89,10 +87,5 @@ def train(data: str | Path, out: str | Path, *, val: str | Path | None = None,
     ``pooling="attention"``, ``max_time="3m"``, ...). Returns the trained classifier; its
     metrics are in ``.metrics`` (``val`` and, with ``test``, ``test``).
     """
-    settings = {**settings, "data": str(data), "val": None if val is None else str(val),
-                "test": None if test is None else str(test)}
-    train_cfg, cfg = configs(settings, config, resume_from=out if resume else None)
-    report = fit(train_cfg, cfg, out, resume)
-    clf = load(out)
-    clf.metrics = report
-    return clf
+    return registry.train(TASK, out, config=config, resume=resume, **settings,
+                          **path_settings(data=data, val=val, test=test))

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import UserError
+from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.sentiment.config import TASK, SentimentConfig
 from rnnkit.tasks.sentiment.predictor import load
-from rnnkit.tasks.sentiment.reading import read_split, split_validation, write_reports
+from rnnkit.tasks.sentiment.reading import read_split, split_validation
 from rnnkit.train.ensemble import member_dir, train_ensemble
 
 

@@ -22,6 +22,7 @@ from rnnkit.models.classifier import (
     members,
 )
 from rnnkit.nn.subword_embedding import SubwordEmbedding
+from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.sentiment.config import TASK
 from rnnkit.tasks.sentiment.reading import check_labels, read_texts
 
@@ -151,23 +152,15 @@ class SentimentClassifier:
         return m
 
 
+def _read(config: dict[str, Any]) -> tuple[ClassifierConfig, tuple[Any, list[str]]]:
+    model_cfg = ClassifierConfig.from_dict(config["model"])
+    encoder = encoder_from_dict(config["tokenizer"])
+    return model_cfg, (encoder, [str(label) for label in config["labels"]])
+
+
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> SentimentClassifier:
     """The classifier of a sentiment run directory (its best checkpoint, else the last)."""
-    from rnnkit.train import load_for_inference
-
-    config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
-    try:
-        model_cfg = ClassifierConfig.from_dict(config["model"])
-        encoder = encoder_from_dict(config["tokenizer"])
-        labels = [str(label) for label in config["labels"]]
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the config of {run_dir} is missing sentiment settings ({e}); was it "
-                        "written by rnnkit?") from None
-    model = build_classifier(model_cfg)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError:
-        raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
-                        "(edited or mixed-up checkpoint files).") from None
+    model, (encoder, labels), config = load_run(run_dir, TASK, which, _read, build_classifier,
+                                                "sentiment")
     index_subwords(model, encoder)
     return SentimentClassifier(model.to(device), encoder, labels, config)

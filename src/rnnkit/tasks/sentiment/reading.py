@@ -1,12 +1,10 @@
 """The task's files: reading a labelled split, checking its labels, holding out the validation
-split, and writing the metrics reports."""
+split."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from rnnkit.data.table import LabelledTexts, read_labelled, stratified_split
 from rnnkit.errors import UserError
@@ -48,10 +46,3 @@ def split_validation(train: LabelledTexts, cfg: SentimentConfig, seed: int
     return stratified_split(train, cfg.val_fraction,
                             seed if cfg.split_seed is None else cfg.split_seed)
 
-
-def write_reports(out: str | Path, report: dict[str, Any]) -> None:
-    """``metrics_val.json`` and ``metrics_test.json`` of the splits ``report`` holds."""
-    for split in ("val", "test"):
-        if split in report:
-            (Path(out) / f"metrics_{split}.json").write_text(json.dumps(report[split], indent=2)
-                                                            + "\n", encoding="utf-8")

@@ -31,10 +31,12 @@ from rnnkit.models.classifier import (
     build_classifier,
     members,
 )
+from rnnkit.tasks.epochs import SamplerEpoch
+from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.sentiment.config import TASK, SentimentConfig
 from rnnkit.tasks.sentiment.ensemble import fit_ensemble
 from rnnkit.tasks.sentiment.predictor import index_subwords, load, predict_logits
-from rnnkit.tasks.sentiment.reading import check_labels, read_split, split_validation, write_reports
+from rnnkit.tasks.sentiment.reading import check_labels, read_split, split_validation
 
 
 def _note(message: str) -> None:
@@ -55,7 +57,7 @@ class SentimentTask:
                                           bucket=cfg.bucket)
 
     def train_batches(self, epoch: int):
-        return _Epoch(self, epoch)
+        return SamplerEpoch(self, epoch)
 
     def collate(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tokens, lengths = pad_batch([self.train_x[i] for i in indices], self.encoder.pad_id)
@@ -76,20 +78,6 @@ class SentimentTask:
     def checkpoint_config(self) -> dict[str, Any]:
         return {"task": TASK, "model": self.model_config.to_dict(), "labels": self.labels,
                 "tokenizer": self.encoder.to_dict(), "sentiment": asdict(self.cfg)}
-
-
-class _Epoch:
-    """One epoch's batches, with a length so the trainer can plan its schedule."""
-
-    def __init__(self, task: SentimentTask, epoch: int):
-        self.task, self.epoch = task, epoch
-
-    def __len__(self) -> int:
-        return len(self.task.sampler)
-
-    def __iter__(self):
-        for indices in self.task.sampler.batches(self.epoch):
-            yield self.task.collate(indices)
 
 
 def _build_encoder(cfg: SentimentConfig, texts: list[str], lm_run):

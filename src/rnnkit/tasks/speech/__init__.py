@@ -26,7 +26,9 @@ from rnnkit.data.utterances import (
     pad_features,
     pad_targets,
 )
+from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec
+from rnnkit.tasks.runs import path_settings
 from rnnkit.tasks.speech.config import TASK, TRAIN_DEFAULTS, SpeechConfig
 from rnnkit.tasks.speech.predictor import Recognizer, decode_features, load
 from rnnkit.tasks.speech.smoke import smoke
@@ -52,10 +54,5 @@ def train(data: str | Path, out: str | Path, *, val: str | Path | None = None,
           **settings) -> Recognizer:
     """Train a recogniser on ``data`` into run directory ``out``; ``settings`` are any
     SpeechConfig or TrainConfig fields. Returns the recogniser, its metrics in ``.metrics``."""
-    settings = {**settings, "data": str(data), "val": None if val is None else str(val),
-                "test": None if test is None else str(test)}
-    train_cfg, cfg = SPEC.configs(settings, config, resume_from=out if resume else None)
-    report = fit(train_cfg, cfg, out, resume)
-    rec = load(out)
-    rec.metrics = report
-    return rec
+    return registry.train(TASK, out, config=config, resume=resume, **settings,
+                          **path_settings(data=data, val=val, test=test))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from rnnkit.errors import UserError
 from rnnkit.metrics.speech import error_rates
 from rnnkit.models.ctc_decoding import CharNgramLM
 from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+from rnnkit.tasks.epochs import SamplerEpoch
+from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.speech.config import TASK, SpeechConfig
 from rnnkit.tasks.speech.predictor import decode_features, load
 
@@ -74,12 +75,8 @@ class SpeechTask:
                 "speech": asdict(self.cfg)}
 
 
-class _Epoch:
-    def __init__(self, task: SpeechTask, epoch: int):
-        self.task, self.epoch = task, epoch
-
-    def __len__(self) -> int:
-        return len(self.task.sampler)
+class _Epoch(SamplerEpoch):
+    """An epoch whose batches get SpecAugment masks when ``spec_augment`` is on."""
 
     def __iter__(self):
         task = self.task
@@ -141,10 +138,7 @@ def fit(train_cfg, cfg: SpeechConfig, out: str | Path, resume: bool = False) -> 
     report["val"] = rec.evaluate_data(task.val, out / "errors_val.csv")
     if cfg.test is not None:
         report["test"] = rec.evaluate(cfg.test, errors_csv=out / "errors_test.csv")
-    for name in ("val", "test"):
-        if name in report:
-            (out / f"metrics_{name}.json").write_text(
-                json.dumps(report[name], indent=2) + "\n", encoding="utf-8")
+    write_reports(out, report)
     return report
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec
 from rnnkit.tasks.textgen.config import TASK, TRAIN_DEFAULTS, TextGenConfig
 from rnnkit.tasks.textgen.examples import demo, smoke
@@ -65,10 +66,5 @@ def train(data: str | Path | Sequence[str | Path], out: str | Path, *,
     (``{"train": {"val_loss": ..., "val_bpc": ...}}``) is in ``.metrics``.
     """
     paths = [data] if isinstance(data, str | Path) else list(data)
-    settings = {**settings, "data": [str(p) for p in paths],
-                "val": None if val is None else str(val)}
-    train_cfg, cfg = configs(settings, config, resume_from=out if resume else None)
-    report = fit(train_cfg, cfg, out, resume)
-    gen = load(out)
-    gen.metrics = report
-    return gen
+    return registry.train(TASK, out, config=config, resume=resume, **settings,
+                          data=[str(p) for p in paths], val=None if val is None else str(val))

@@ -14,6 +14,7 @@ from rnnkit.data.tokenizers import tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.sampling import check_sampling, generate
+from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.textgen.config import TASK
 from rnnkit.tasks.textgen.task import stream_loss, text_size
 
@@ -108,6 +109,11 @@ class TextGenerator:
                 "bpb": loss * len(ids) / nbytes / math.log(2), "tokens": float(len(ids))}
 
 
+def _read(config: dict[str, Any]) -> tuple[LanguageModelConfig, Any]:
+    return (LanguageModelConfig.from_dict(config["model"]),
+            tokenizer_from_dict(config["tokenizer"]))
+
+
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
          dtype: torch.dtype = torch.float32) -> TextGenerator:
     """The model of a textgen run directory (its best checkpoint, else the last).
@@ -115,19 +121,5 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
     ``dtype=torch.bfloat16`` halves the weights' memory traffic, which is what limits sampling
     at batch 1 on a CPU; the probabilities then differ from float32's in the third digit.
     """
-    from rnnkit.train import load_for_inference
-
-    config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
-    try:
-        model_cfg = LanguageModelConfig.from_dict(config["model"])
-        tokenizer = tokenizer_from_dict(config["tokenizer"])
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the config of {run_dir} is missing textgen settings ({e}); was it "
-                        "written by rnnkit?") from None
-    model = LanguageModel(model_cfg)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError:
-        raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
-                        "(edited or mixed-up checkpoint files)") from None
+    model, tokenizer, config = load_run(run_dir, TASK, which, _read, LanguageModel, "textgen")
     return TextGenerator(model.to(device=device, dtype=dtype), tokenizer, config)

@@ -24,7 +24,9 @@ from typing import Any
 
 from rnnkit.data.pairs import EncodedPairs, Vocabularies, encode_pairs, make_batch, pad
 from rnnkit.data.parallel import read_pairs
+from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec
+from rnnkit.tasks.runs import path_settings
 from rnnkit.tasks.translate.config import TASK, TRAIN_DEFAULTS, TranslateConfig
 from rnnkit.tasks.translate.decoding import bleu_chrf, decode, token_loss
 from rnnkit.tasks.translate.predictor import Translator, load
@@ -77,11 +79,5 @@ def train(src: str | Path, out: str | Path, *, tgt: str | Path | None = None,
     directory ``out``. ``settings`` are any TranslateConfig or TrainConfig fields (``arch="lstm"``,
     ``attention="additive"``, ``max_time="10m"``, ...). Returns the trained translator; its
     report is in ``.metrics``."""
-    paths = {"src": src, "tgt": tgt, "val_src": val_src, "val_tgt": val_tgt,
-             "test_src": test_src, "test_tgt": test_tgt}
-    settings = {**settings, **{k: None if v is None else str(v) for k, v in paths.items()}}
-    train_cfg, cfg = SPEC.configs(settings, config, resume_from=out if resume else None)
-    report = fit(train_cfg, cfg, out, resume)
-    translator = load(out)
-    translator.metrics = report
-    return translator
+    return registry.train(TASK, out, config=config, resume=resume, **settings, **path_settings(
+        src=src, tgt=tgt, val_src=val_src, val_tgt=val_tgt, test_src=test_src, test_tgt=test_tgt))

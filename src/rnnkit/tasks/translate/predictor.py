@@ -14,6 +14,7 @@ from rnnkit.data.pairs import Vocabularies, encode_pairs
 from rnnkit.data.parallel import ParallelText, describe_skips, read_pairs, to_stderr
 from rnnkit.errors import UserError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.translate.config import TASK, TranslateConfig
 from rnnkit.tasks.translate.decoding import bleu_chrf, decode, token_loss
 
@@ -138,21 +139,11 @@ class Translator:
         return path
 
 
+def _read(config: dict[str, Any]) -> tuple[Seq2SeqConfig, Vocabularies]:
+    return Seq2SeqConfig.from_dict(config["model"]), Vocabularies.from_dict(config["tokenizer"])
+
+
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Translator:
     """The translator of a translation run directory (its best checkpoint, else the last)."""
-    from rnnkit.train import load_for_inference
-
-    config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
-    try:
-        model_cfg = Seq2SeqConfig.from_dict(config["model"])
-        vocab = Vocabularies.from_dict(config["tokenizer"])
-    except (KeyError, TypeError) as e:
-        raise UserError(f"the config of {run_dir} is missing translation settings ({e}); was it "
-                        "written by rnnkit?") from None
-    model = Seq2Seq(model_cfg)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError:
-        raise UserError(f"the weights in {run_dir} do not fit the model its config describes "
-                        "(edited or mixed-up checkpoint files)") from None
+    model, vocab, config = load_run(run_dir, TASK, which, _read, Seq2Seq, "translation")
     return Translator(model.to(device), vocab, config)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,8 @@ from rnnkit.data.pairs import EncodedPairs, Vocabularies, encode_pairs, make_bat
 from rnnkit.data.parallel import describe_skips, read_pairs, split_pairs
 from rnnkit.errors import UserError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.epochs import SamplerEpoch
+from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.translate.config import TASK, TranslateConfig
 from rnnkit.tasks.translate.decoding import bleu_chrf, decode, token_loss
 from rnnkit.tasks.translate.predictor import load
@@ -33,7 +34,7 @@ class TranslateTask:
 
     def train_batches(self, epoch: int):
         self.teacher_forcing = self.cfg.teacher_forcing_at(epoch)
-        return _Epoch(self, epoch)
+        return SamplerEpoch(self, epoch)
 
     def collate(self, indices: list[int]) -> tuple:
         return make_batch([self.train.src[i] for i in indices],
@@ -60,20 +61,6 @@ class TranslateTask:
     def checkpoint_config(self) -> dict[str, Any]:
         return {"task": TASK, "model": self.model_config.to_dict(),
                 "tokenizer": self.vocab.to_dict(), "translate": asdict(self.cfg)}
-
-
-class _Epoch:
-    """One epoch's batches, with a length so the trainer can plan its schedule."""
-
-    def __init__(self, task: TranslateTask, epoch: int):
-        self.task, self.epoch = task, epoch
-
-    def __len__(self) -> int:
-        return len(self.task.sampler)
-
-    def __iter__(self):
-        for indices in self.task.sampler.batches(self.epoch):
-            yield self.task.collate(indices)
 
 
 def build(cfg: TranslateConfig, batch_size: int, seed: int = 0, saved: dict | None = None
@@ -125,8 +112,5 @@ def fit(train_cfg, cfg: TranslateConfig, out: str | Path, resume: bool = False
     report: dict[str, Any] = {"train": last, "val": translator.evaluate_pairs(task.val.text)}
     if test is not None:
         report["test"] = translator.evaluate_pairs(test)
-    for split in ("val", "test"):
-        if split in report:
-            (Path(out) / f"metrics_{split}.json").write_text(
-                json.dumps(report[split], indent=2) + "\n", encoding="utf-8")
+    write_reports(out, report)
     return report
