@@ -189,6 +189,14 @@ def test_a_bad_input_is_one_sentence_and_exit_2(scale_task, tmp_path, capsys):
     assert err == [f"error: data file {tmp_path / 'missing.csv'} does not exist."]
 
 
+def test_ctrl_c_in_training_exits_130(scale_task, tmp_path, monkeypatch):
+    def interrupted(train_cfg, cfg, out, resume=False):
+        raise KeyboardInterrupt  # the trainer raises it after saving its checkpoint
+
+    registry.register(dataclasses.replace(SPEC, fit=interrupted))
+    assert run(["train", "scale", "--data", str(scale_task), "--out", str(tmp_path / "r")]) == 130
+
+
 def test_unknown_task_names_the_known_ones():
     with pytest.raises(UserError, match="there is no task 'nope'; the tasks are textgen"):
         registry.get("nope")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import typer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnnkit.cli import common
 from rnnkit.errors import UserError
 from rnnkit.train import (
     TrainConfig,
@@ -110,8 +108,7 @@ def test_bad_config_files_are_user_errors(tmp_path, name, text, msg):
 
 def test_task_configs_from_defaults_file_and_flags(tmp_path):
     (tmp_path / "c.yaml").write_text("epochs: 4\nhidden: 32\nquiet: true\n")
-    flags = common.shared(epochs=None, max_steps=7, max_time=None, lr=0.01, quiet=None)
-    assert flags == {"max_steps": 7, "lr": 0.01}
+    flags = {"epochs": None, "max_steps": 7, "lr": 0.01, "quiet": None}  # None: not given
     train, model = task_configs(ModelConfig, "toy", {"lr": 0.5, "epochs": 9},
                                 {**flags, "arch": "gru"}, tmp_path / "c.yaml")
     assert (train.epochs, train.max_steps, train.lr, train.quiet) == (4, 7, 0.01, True)
@@ -133,16 +130,6 @@ def test_task_configs_resume_from_the_saved_run_and_refuse_another_tasks(tmp_pat
     (run / "config.json").write_text('{"task": ')
     with pytest.raises(UserError, match="truncated or corrupt"):
         task_configs(ModelConfig, "toy", {}, {}, resume_from=run)
-
-
-def test_cli_common_fit_turns_ctrl_c_into_exit_130():
-    class Interrupted:
-        def fit(self, resume):
-            raise KeyboardInterrupt
-
-    with pytest.raises(typer.Exit) as e:
-        common.fit(Interrupted())
-    assert e.value.exit_code == 130
 
 
 def test_device_selection():
