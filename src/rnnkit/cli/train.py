@@ -2,7 +2,9 @@
 
 Each option is a field of the task's config or of ``TrainConfig`` (``rnnkit.settings.setting``:
 type, default, help and flag declared there once); nothing here names a task. Commands are built
-when asked for, so ``rnnkit train textgen`` imports textgen alone.
+when asked for, so ``rnnkit train textgen`` imports textgen alone. The options are typer
+parameters built from the dataclass fields rather than a second parser (jsonargparse, tyro): the
+one typer app keeps its exit codes, rich help and every flag spelling users already type.
 """
 
 from __future__ import annotations
