@@ -17,7 +17,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["setting", "setting_help", "setting_flag", "setting_metavar", "settings_of"]
+__all__ = ["derive", "model_default", "setting", "setting_flag", "setting_help", "setting_metavar",
+           "settings_of"]
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *,
@@ -75,3 +76,11 @@ def model_default(cls: type, name: str) -> Any:
         if f.name == name:
             return default_of(f)
     raise AttributeError(f"{cls.__name__} has no field {name!r}")
+
+
+def derive(cls: type, source: Any, **fixed: Any) -> Any:
+    """An instance of the dataclass ``cls`` from the fields of ``source`` that ``cls`` also has
+    (matched by name, so no list of keys is written by hand), with ``fixed`` (what the data
+    decides: vocabulary sizes, widths ...) taking precedence."""
+    shared = {f.name for f in dataclasses.fields(cls)} & {f.name for f in dataclasses.fields(source)}
+    return cls(**{name: getattr(source, name) for name in shared - set(fixed)}, **fixed)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.data.scaling import SCALERS
 from rnnkit.data.series import FILLS
 from rnnkit.errors import UserError
 from rnnkit.models.forecasters import ForecasterConfig
-from rnnkit.settings import model_default, setting
+from rnnkit.settings import derive, model_default, setting
 
 TASK = "forecast"
 # Training defaults for forecasting where they differ from TrainConfig's (a config file or a
@@ -83,11 +83,8 @@ class ForecastConfig:
 
     def model_config(self, n_targets: int, n_past: int, n_known: int) -> ForecasterConfig:
         """The forecaster's config: every field both configs share, and the data's widths."""
-        shared = ({f.name for f in fields(ForecasterConfig)} & {f.name for f in fields(self)}
-                  - {"levels"})
-        return ForecasterConfig(n_targets=n_targets, n_past=n_past, n_known=n_known,
-                                levels=self.level_values(),
-                                **{k: getattr(self, k) for k in shared})
+        return derive(ForecasterConfig, self, n_targets=n_targets, n_past=n_past,
+                      n_known=n_known, levels=self.level_values())
 
 
 def names(value: str | Sequence[str] | None) -> list[str]:

@@ -3,13 +3,13 @@ defaults are ``ClassifierConfig``'s."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.data.vocab import DEFAULT_PATTERN
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import ClassifierConfig
-from rnnkit.settings import model_default, setting
+from rnnkit.settings import derive, model_default, setting
 
 TASK = "sentiment"
 
@@ -88,10 +88,8 @@ class SentimentConfig:
     def model_config(self, vocab_size: int, num_classes: int, **changes) -> ClassifierConfig:
         """The classifier's config: the settings both configs name, then ``changes`` (what the
         data decides: padding id, class weights, n-gram buckets ...)."""
-        names = {f.name for f in fields(ClassifierConfig)} - {"vocab_size", "num_classes"}
-        values = {k: v for k, v in asdict(self).items() if k in names and k not in changes}
-        return ClassifierConfig(vocab_size=vocab_size, num_classes=num_classes,
-                                **values, **changes)
+        return derive(ClassifierConfig, self, vocab_size=vocab_size, num_classes=num_classes,
+                      **changes)
 
 
 # Trainer settings that suit small classification sets, below any config file and flag: the

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.data.features import FeatureConfig
 from rnnkit.errors import UserError
 from rnnkit.models.ctc_recognizer import SUBSAMPLES, CTCRecognizerConfig
 from rnnkit.nn.registry import check_arch
-from rnnkit.settings import model_default, setting
+from rnnkit.settings import derive, model_default, setting
 
 TASK = "speech"
 
@@ -91,9 +91,7 @@ class SpeechConfig:
 
     def model_config(self, input_size: int, vocab_size: int) -> CTCRecognizerConfig:
         """The recogniser's config: every model field this config shares, by name."""
-        names = {f.name for f in fields(CTCRecognizerConfig)}
-        return CTCRecognizerConfig(input_size=input_size, vocab_size=vocab_size,
-                                   **{k: v for k, v in asdict(self).items() if k in names})
+        return derive(CTCRecognizerConfig, self, input_size=input_size, vocab_size=vocab_size)
 
 
 # Trainer settings that suit small speech sets, below any config file and flag.

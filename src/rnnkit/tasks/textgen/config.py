@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.nn.registry import ARCHS
-from rnnkit.settings import model_default, setting
+from rnnkit.settings import derive, model_default, setting
 
 TASK = "textgen"
 
@@ -55,9 +55,7 @@ class TextGenConfig:
             self.data = [self.data]
 
     def model_config(self, vocab_size: int) -> LanguageModelConfig:
-        names = {f.name for f in fields(LanguageModelConfig)} - {"vocab_size"}
-        return LanguageModelConfig(vocab_size=vocab_size,
-                                   **{k: v for k, v in asdict(self).items() if k in names})
+        return derive(LanguageModelConfig, self, vocab_size=vocab_size)
 
 
 # Where textgen's trainer settings differ from TrainConfig's (below any config file and flag):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rnnkit.errors import UserError
 from rnnkit.models.seq2seq import Seq2SeqConfig
-from rnnkit.settings import model_default, setting
+from rnnkit.settings import derive, model_default, setting
 
 if TYPE_CHECKING:
     from rnnkit.data.pairs import Vocabularies
@@ -93,10 +93,9 @@ class TranslateConfig:
     def model_config(self, vocab: Vocabularies) -> Seq2SeqConfig:
         """The network for ``vocab``: every Seq2SeqConfig field this config also has, plus the
         vocabulary sizes and special ids."""
-        names = {f.name for f in fields(Seq2SeqConfig)} & {f.name for f in fields(self)}
-        return Seq2SeqConfig(src_vocab=vocab.src.vocab_size, tgt_vocab=vocab.tgt.vocab_size,
-                             pad_id=vocab.tgt.pad_id, bos_id=vocab.tgt.bos_id,
-                             eos_id=vocab.tgt.eos_id, **{k: getattr(self, k) for k in names})
+        return derive(Seq2SeqConfig, self, src_vocab=vocab.src.vocab_size,
+                      tgt_vocab=vocab.tgt.vocab_size, pad_id=vocab.tgt.pad_id,
+                      bos_id=vocab.tgt.bos_id, eos_id=vocab.tgt.eos_id)
 
 
 # Trainer settings for sentence-pair training, below any config file and flag.
