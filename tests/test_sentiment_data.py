@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnkit.data.bucketing import BucketBatchSampler, padding_fraction
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.table import label_order, read_labelled, stratified_split
-from rnnkit.data.text_encoders import encode_texts, encoder_from_dict, pad_batch, word_encoder
+from rnnkit.data.text_encoders import encode_texts, encoder_from_dict, word_encoder
 from rnnkit.data.vectors import read_vectors
 from rnnkit.data.vocab import DEFAULT_PATTERN, Vocab
 from rnnkit.errors import UserError

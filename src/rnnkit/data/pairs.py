@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.parallel import ParallelText, filter_long
 from rnnkit.data.subword import SubwordTokenizer
 from rnnkit.errors import UserError
@@ -71,21 +72,12 @@ def encode_pairs(data: ParallelText, vocab: Vocabularies, max_len: int | None = 
                         [torch.tensor([*t, eos], dtype=torch.long) for t in tgt], data)
 
 
-def pad(seqs: Sequence[torch.Tensor], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(ids (batch, longest), lengths)``, padded with ``pad_id``."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
-    return out, lengths
-
-
 def make_batch(src: Sequence[torch.Tensor], tgt: Sequence[torch.Tensor], bos_id: int
                ) -> tuple[torch.Tensor, ...]:
     """``(src, src_lengths, tgt_in, tgt_out)``: tgt_in starts with the start token, tgt_out is
     the same shifted by one and ends with the end token; padding is 0."""
-    src_ids, src_len = pad(src)
-    tgt_out, _ = pad(tgt)
+    src_ids, src_len = pad_batch(src)
+    tgt_out, _ = pad_batch(tgt)
     bos = torch.full((len(tgt), 1), bos_id, dtype=torch.long)
     tgt_in = torch.cat([bos, tgt_out[:, :-1]], dim=1)
     return src_ids, src_len, tgt_in, tgt_out

@@ -113,12 +113,3 @@ def encode_texts(encoder, texts: Sequence[str], max_len: int, source: str = "the
         print(f"warning: {cut} of {len(texts)} texts in {source} are longer than max_len "
               f"{max_len} tokens and were truncated.", file=sys.stderr)
     return out
-
-
-def pad_batch(seqs: Sequence[torch.Tensor], pad_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(tokens (batch, longest), lengths)``; padding holds ``pad_id`` (0 when None)."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    tokens = torch.full((len(seqs), int(lengths.max())), pad_id or 0, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        tokens[i, :len(s)] = s
-    return tokens, lengths

@@ -17,6 +17,7 @@ import torch
 
 from rnnkit.data.audio import Utterance, read_audio, read_utterances
 from rnnkit.data.features import Featurizer, normalize_utterance
+from rnnkit.data.padding import pad_batch
 from rnnkit.errors import UserError
 from rnnkit.threads import one_thread
 
@@ -168,22 +169,9 @@ def split(data: SpeechData, fraction: float, seed: int) -> tuple[SpeechData, Spe
     return take(order[k:], data.source), take(order[:k], f"validation split of {data.source}")
 
 
-def pad_features(feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(batch (B, T, dim) zero-padded, lengths (B,))``."""
-    lengths = torch.tensor([len(f) for f in feats], dtype=torch.long)
-    out = feats[0].new_zeros(len(feats), int(lengths.max()), feats[0].shape[1])
-    for i, f in enumerate(feats):
-        out[i, :len(f)] = f
-    return out, lengths
-
-
 def pad_targets(ids: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(label ids (B, S) zero-padded, lengths (B,))``."""
-    lengths = torch.tensor([len(s) for s in ids], dtype=torch.long)
-    out = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
-    for i, s in enumerate(ids):
-        out[i, :len(s)] = torch.tensor(s)
-    return out, lengths
+    """``(label ids (B, S) zero-padded, lengths (B,))`` of transcripts given as id lists."""
+    return pad_batch([torch.tensor(s, dtype=torch.long) for s in ids])
 
 
 class Normalizer:

@@ -20,12 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.text_encoders import (
     SubwordEncoder,
     WordEncoder,
     encode_texts,
     encoder_from_dict,
-    pad_batch,
 )
 from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec

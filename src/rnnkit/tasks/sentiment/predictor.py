@@ -9,8 +9,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.table import LabelledTexts
-from rnnkit.data.text_encoders import WordEncoder, encode_texts, encoder_from_dict, pad_batch
+from rnnkit.data.text_encoders import WordEncoder, encode_texts, encoder_from_dict
 from rnnkit.data.vocab import char_ngrams
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_metrics, plot_confusion_matrix

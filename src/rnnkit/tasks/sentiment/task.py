@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.data.bucketing import BucketBatchSampler
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.table import label_order
 from rnnkit.data.text_encoders import (
     SubwordEncoder,
     WordEncoder,
     encode_texts,
     encoder_from_dict,
-    pad_batch,
     word_encoder,
 )
 from rnnkit.errors import UserError

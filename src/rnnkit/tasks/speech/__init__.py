@@ -23,7 +23,6 @@ from rnnkit.data.utterances import (
     SpeechData,
     ctc_min_frames,
     load_data,
-    pad_features,
     pad_targets,
 )
 from rnnkit.tasks import registry
@@ -36,7 +35,7 @@ from rnnkit.tasks.speech.task import SpeechTask, build, fit, summary
 
 __all__ = [
     "TASK", "SPEC", "SpeechConfig", "TRAIN_DEFAULTS", "Alphabet", "ctc_min_frames", "SpeechData",
-    "load_data", "pad_features", "pad_targets", "Normalizer", "SpeechTask", "decode_features",
+    "load_data", "pad_targets", "Normalizer", "SpeechTask", "decode_features",
     "build", "configs", "fit", "train", "Recognizer", "load",
 ]
 

@@ -11,12 +11,12 @@ import torch
 
 from rnnkit.data.audio import read_audio
 from rnnkit.data.features import FeatureConfig, Featurizer, StreamingFeatures
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.utterances import (
     Alphabet,
     Normalizer,
     SpeechData,
     load_data,
-    pad_features,
     pad_targets,
 )
 from rnnkit.errors import UserError
@@ -42,7 +42,7 @@ def decode_features(model: CTCRecognizer, feats: Sequence[torch.Tensor], alphabe
     loss_sum = 0.0
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        x, lengths = pad_features([feats[i] for i in idx])
+        x, lengths = pad_batch([feats[i] for i in idx])
         y = y_lengths = None
         if ids is not None:
             y, y_lengths = pad_targets([ids[i] for i in idx])

@@ -11,13 +11,13 @@ import torch
 from rnnkit.data.audio import read_utterances
 from rnnkit.data.bucketing import BucketBatchSampler
 from rnnkit.data.features import FeatureConfig, Featurizer, spec_augment
+from rnnkit.data.padding import pad_batch
 from rnnkit.data.utterances import (
     Alphabet,
     Normalizer,
     SpeechData,
     first_sample_rate,
     load_data,
-    pad_features,
     pad_targets,
     split,
 )
@@ -53,7 +53,7 @@ class SpeechTask:
             c = self.cfg
             feats = [spec_augment(f, generator, c.freq_masks, c.freq_width, c.time_masks,
                                   c.time_width) for f in feats]
-        x, lengths = pad_features(feats)
+        x, lengths = pad_batch(feats)
         y, y_lengths = pad_targets([self.train.ids[i] for i in indices])
         return x, lengths, y, y_lengths
 

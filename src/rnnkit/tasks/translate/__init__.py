@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnnkit.data.pairs import EncodedPairs, Vocabularies, encode_pairs, make_batch, pad
+from rnnkit.data.pairs import EncodedPairs, Vocabularies, encode_pairs, make_batch
 from rnnkit.data.parallel import read_pairs
 from rnnkit.tasks import registry
 from rnnkit.tasks.registry import TaskSpec
@@ -35,7 +35,7 @@ from rnnkit.tasks.translate.task import TranslateTask, build, fit
 
 __all__ = [
     "SPEC", "TASK", "TRAIN_DEFAULTS", "TranslateConfig", "TranslateTask", "Translator",
-    "Vocabularies", "EncodedPairs", "encode_pairs", "make_batch", "pad", "read_pairs",
+    "Vocabularies", "EncodedPairs", "encode_pairs", "make_batch", "read_pairs",
     "bleu_chrf", "decode", "token_loss", "build", "configs", "fit", "load", "train", "summary",
 ]
 

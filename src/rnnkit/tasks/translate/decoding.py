@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from rnnkit.data.pairs import EncodedPairs, batches_by_length, make_batch, pad
+from rnnkit.data.padding import pad_batch
+from rnnkit.data.pairs import EncodedPairs, batches_by_length, make_batch
 from rnnkit.models.beam_search import Hypothesis, beam_search, greedy
 from rnnkit.models.seq2seq import Seq2Seq
 
@@ -39,7 +40,7 @@ def decode(model: Seq2Seq, src: Sequence[torch.Tensor], beam: int = 5, length_pe
     device = next(model.parameters()).device
     out: list[Hypothesis | None] = [None] * len(src)
     for idx in batches_by_length(src, batch_size):
-        ids, lengths = pad([src[i] for i in idx])
+        ids, lengths = pad_batch([src[i] for i in idx])
         ids, lengths = ids.to(device), lengths.to(device)
         if beam == 1:
             hyps = greedy(model, ids, lengths, max_len_ratio, max_len_extra)
