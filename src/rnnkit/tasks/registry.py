@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,18 +127,10 @@ def get(name: str) -> TaskSpec:
 
 
 def task_of_run(run_dir: str | Path) -> str:
-    """The task a run directory was trained for, from its config.json."""
+    """The task a run directory was trained for, from its checkpoint's config."""
     from rnnkit.train.checkpoint import read_config, resolve
 
-    run = Path(run_dir)
-    config_file = run / "config.json"
-    if config_file.is_file():
-        try:
-            task = json.loads(config_file.read_text(encoding="utf-8")).get("task")
-        except ValueError:
-            raise UserError(f"{config_file} is truncated or corrupt (not valid JSON).") from None
-    else:
-        task = read_config(resolve(run)).get("task")
+    task = read_config(resolve(run_dir)).get("task")
     if not isinstance(task, str):
         raise UserError(f"{run_dir} does not say which task it was trained for; was it written "
                         "by rnnkit?")

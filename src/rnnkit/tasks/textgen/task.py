@@ -4,7 +4,6 @@ windows (truncated BPTT)."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -134,10 +133,10 @@ def fit(train_cfg, cfg: TextGenConfig, out: str | Path, resume: bool = False
 
 def saved_tokenizer(out: str | Path):
     """The tokenizer of a run being resumed, so its token ids keep their meaning."""
-    file = Path(out) / "config.json"
-    if not file.is_file():
-        return None
-    return tokenizer_from_dict(json.loads(file.read_text(encoding="utf-8"))["tokenizer"])
+    from rnnkit.train import read_run_config
+
+    saved = read_run_config(out, TASK)
+    return tokenizer_from_dict(saved["tokenizer"]) if saved else None
 
 
 def plot_losses(run_dir: str | Path, path: str | Path | None = None) -> Path:
