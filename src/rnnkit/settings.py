@@ -17,8 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["derive", "model_default", "setting", "setting_flag", "setting_help", "setting_metavar",
-           "settings_of"]
+__all__ = ["derive", "model_default", "setting", "setting_flag", "setting_help", "setting_metavar"]
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *,
@@ -36,11 +35,6 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *,
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
-
-
-def settings_of(cls: type) -> list[dataclasses.Field]:
-    """The fields of the config dataclass ``cls``, in declaration order."""
-    return list(dataclasses.fields(cls))
 
 
 def setting_help(f: dataclasses.Field) -> str:
