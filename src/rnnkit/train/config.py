@@ -148,13 +148,28 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     except UserError:
         raise
     except Exception as e:  # syntax errors of either format, bad encoding
-        raise UserError(f"config file {path} could not be read: {e}".rstrip(".") + ".") from e
+        raise UserError(_unreadable(path, e)) from e
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"config file {path} must hold a mapping of keys to values, "
                         f"found a {type(data).__name__}.")
     return data
+
+
+def _unreadable(path: Path, e: Exception) -> str:
+    """One sentence for a config file that does not parse: where, and what was expected (the
+    YAML parser's own report spans several lines with the context it was in)."""
+    mark = getattr(e, "problem_mark", None)
+    if mark is not None:  # yaml.MarkedYAMLError
+        problem = (getattr(e, "problem", None) or "a syntax error").strip()
+        return (f"config file {path} is not valid YAML: line {mark.line + 1}, column "
+                f"{mark.column + 1}: {problem}.")
+    if isinstance(e, UnicodeDecodeError):
+        return f"config file {path} is not UTF-8 text (byte {e.start} cannot be decoded)."
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    kind = "TOML" if path.suffix.lower() == ".toml" else "YAML"
+    return f"config file {path} is not valid {kind}: {first.rstrip('.')}."
 
 
 def merge_config(
