@@ -145,7 +145,7 @@ def test_resume_restores_the_saved_settings(scale_task, tmp_path, capsys):
 def test_every_setting_is_an_option_with_its_default_and_help(scale_task):
     """For every registered task: each config and TrainConfig field is exactly one option, with
     the field's help and default, and the command has no other options besides --out, --config,
-    --resume (and --help)."""
+    --resume, --nproc (and --help)."""
     import typer
 
     for name in registry.names():
@@ -153,7 +153,8 @@ def test_every_setting_is_an_option_with_its_default_and_help(scale_task):
         command = typer.main.get_command(_single(spec))
         options = {p.name: p for p in command.params}
         fields = option_fields(spec)
-        assert set(options) == {f.name for f, *_ in fields} | {"out", "config", "resume"}, name
+        assert set(options) == {f.name for f, *_ in fields} | {"out", "config", "resume",
+                                                                         "nproc"}, name
         for f, _hint, default, _panel in fields:
             option = options[f.name]
             assert option.help == f.metadata["help"] and option.help, (name, f.name)

@@ -5,6 +5,10 @@ type, default, help and flag declared there once); nothing here names a task. Co
 when asked for, so ``rnnkit train textgen`` imports textgen alone. The options are typer
 parameters built from the dataclass fields rather than a second parser (jsonargparse, tyro): the
 one typer app keeps its exit codes, rich help and every flag spelling users already type.
+
+``--nproc N`` trains on N processes of this machine through torchrun's launcher
+(``rnnkit.train.distributed.launch``); ``torchrun ... -m rnnkit train <task>`` does the same on
+any number of machines. A group that torchrun restarts after a failure resumes the run.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from rnnkit.errors import UserError
 from rnnkit.settings import default_of, setting_flag, setting_help, setting_metavar
 from rnnkit.tasks import registry
-from rnnkit.train import TrainConfig
+from rnnkit.train import TrainConfig, distributed
 
-RESERVED = ("out", "config", "resume")
+RESERVED = ("out", "config", "resume", "nproc")
 TASK_PANEL, TRAIN_PANEL = "Task settings", "Training settings"
 
 
@@ -97,6 +102,13 @@ def train_command(spec: registry.TaskSpec):
                           annotation=Annotated[bool, typer.Option(
                               "--resume", help="Continue the run in the output directory from "
                               "its last checkpoint, with its saved settings.")]),
+        inspect.Parameter("nproc", inspect.Parameter.KEYWORD_ONLY, default=1,
+                          annotation=Annotated[int, typer.Option(
+                              "--nproc", min=1, help="Processes to train on, on this machine "
+                              "(data parallel, through torchrun; for several machines run "
+                              "torchrun -m rnnkit yourself). Each takes its share of every "
+                              "batch: --batch-size stays the whole batch, so the result is the "
+                              "same.")]),
     ]
     for f, hint, default, panel in option_fields(spec):
         kind = option_type(hint)
@@ -108,18 +120,52 @@ def train_command(spec: registry.TaskSpec):
 
     def command(**flags: Any) -> None:
         out, config, resume = flags.pop("out"), flags.pop("config"), flags.pop("resume")
+        nproc = flags.pop("nproc")
         given = {k: list(v) if isinstance(v, tuple) else v for k, v in flags.items()
                  if v is not None and v != []}
+        resume = resume or distributed.restarted()
         train_cfg, cfg = spec.configs(given, config, resume_from=out if resume else None)
-        try:
-            report = spec.fit(train_cfg, cfg, out, resume)
-        except KeyboardInterrupt:  # the trainer saved its checkpoint first
-            raise typer.Exit(130) from None
-        for line in spec.summary(report, out) if spec.summary else [f"run saved in {out}/"]:
-            typer.echo(line)
+        if nproc == 1:
+            try:
+                _fit(spec, train_cfg, cfg, out, resume)
+            except KeyboardInterrupt:  # the trainer saved its checkpoint first
+                raise typer.Exit(130) from None
+            return
+        if distributed.group_of_env().active:
+            raise UserError("--nproc starts processes of its own; under torchrun leave it out.")
+        import torch
+
+        threads = max(1, torch.get_num_threads() // nproc)
+        distributed.launch(nproc, _worker, spec.name, given, config, out, resume, threads)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = f"{spec.help}\n\nExample: {spec.example}"
     command.__name__ = f"train_{spec.name}"
     return command
+
+
+def _fit(spec: registry.TaskSpec, train_cfg: TrainConfig, cfg: Any, out: Path,
+         resume: bool) -> None:
+    report = spec.fit(train_cfg, cfg, out, resume)
+    for line in spec.summary(report, out) if spec.summary else [f"run saved in {out}/"]:
+        typer.echo(line)
+
+
+def _worker(name: str, given: dict[str, Any], config: Path | None, out: Path, resume: bool,
+            threads: int) -> None:
+    """One process of ``--nproc``: the same training as without it; a failure goes to the
+    launcher, which reports it once."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        spec = registry.get(name)
+        train_cfg, cfg = spec.configs(given, config, resume_from=out if resume else None)
+        _fit(spec, train_cfg, cfg, out, resume)
+    except UserError as e:
+        distributed.report_failure(e, 2)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as e:
+        distributed.report_failure(e, 1)

@@ -33,7 +33,8 @@ class TrainConfig:
     max_steps: int | None = setting(None, "Stop after this many steps.")
     max_time: float | str | None = setting(
         None, "Stop after this much training time: seconds or 90s, 3m, 1h.", metavar="DURATION")
-    batch_size: int = setting(32, "Examples per batch.")
+    batch_size: int = setting(
+        32, "Examples per batch, over all processes under torchrun (each takes its share).")
     # optimiser
     optimizer: str = setting("adamw", "sgd, adam or adamw.")
     lr: float = setting(1e-3, "Peak learning rate.")

@@ -9,6 +9,9 @@ far better than two. The task supplies a picklable ``train_one(train_cfg, run_di
 that trains one member and returns its headline numbers, and ``merged_config(configs)`` that
 makes the merged run's config from the members'; the merged checkpoint holds member K's tensor
 ``name`` as ``members.K.name`` (``checkpoint.save_merged``).
+
+Under torchrun the members are trained one after the other, each by all the ranks together
+(data parallel, like any run), rather than side by side in a pool: one mechanism, not two.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import torch
 
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import distributed
 from rnnkit.train.config import TrainConfig
+from rnnkit.train.device import resolve_device
 
 MEMBERS = "members"
 DONE = "member.json"  # written once a member is complete: a resumed ensemble keeps it
@@ -41,8 +46,6 @@ def member_dir(out: str | Path, k: int) -> Path:
 
 def default_workers(members: int, device: str) -> int:
     """Members trained at once: one per core on the CPU, one at a time on an accelerator."""
-    from rnnkit.train import resolve_device
-
     if resolve_device(device).type != "cpu":
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -73,6 +76,9 @@ def train_ensemble(train_one: TrainOne, train_cfg: TrainConfig, out: str | Path,
     finished members are kept and unfinished ones resumed. A budget of ``max_time`` is shared
     out among the rounds of ``workers`` members."""
     out = Path(out)
+    group = distributed.group_of_env()
+    if group.active:
+        workers = 1
     workers = workers or default_workers(members, train_cfg.device)
     if workers < 1:
         raise UserError(f"workers must be a positive number, found {workers}.")
@@ -81,7 +87,11 @@ def train_ensemble(train_one: TrainOne, train_cfg: TrainConfig, out: str | Path,
     if not resume and (out / MEMBERS).exists():
         raise UserError(f"{out} already holds a training run; resume it with --resume or choose "
                         "another output directory.")
-    ckpt.write_json_atomic(out / ckpt.CONFIG_FILE, run_config)
+    if group.active:  # every rank has looked at out/members before rank 0 writes there
+        distributed.join(resolve_device(train_cfg.device))
+        distributed.barrier()
+    if group.main:
+        ckpt.write_json_atomic(out / ckpt.CONFIG_FILE, run_config)
     seconds = train_cfg.max_seconds()
     rounds = math.ceil(members / workers)
     results: dict[int, dict[str, float]] = {}
@@ -97,9 +107,14 @@ def train_ensemble(train_one: TrainOne, train_cfg: TrainConfig, out: str | Path,
         jobs.append((k, member_cfg, d, resume and d.exists()))
     if workers == 1:
         for k, member_cfg, d, again in jobs:
-            if not train_cfg.quiet:
+            if not train_cfg.quiet and group.main:
                 print(f"ensemble member {k + 1} of {members}", flush=True)
-            results[k] = _run_member(train_one, member_cfg, d, again, None)
+            try:
+                results[k] = _run_member(train_one, member_cfg, d, again, None)
+            except distributed.WorkerDone:  # this rank's part of member k is done
+                pass
+        if not group.main:
+            raise distributed.WorkerDone
     elif jobs:
         results.update(_in_processes(train_one, jobs, workers, members, train_cfg.quiet))
     configs, states = [], []

@@ -78,3 +78,15 @@ def _tensorboard(run_dir: Path) -> Any:
     except Exception:  # tensorboard not installed: skipped silently
         return None
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+class NoLog:
+    """The log of ranks other than 0 under torchrun: rank 0 alone writes metrics.csv."""
+
+    rows: list[dict[str, str]] = []
+
+    def log(self, values: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

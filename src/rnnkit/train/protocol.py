@@ -17,7 +17,10 @@ class TrainTask(Protocol):
         epoch: on resume the trainer skips the first k batches of the interrupted epoch.
 
         Batches made of tensors (alone or in tuples, lists, dicts) are moved to the model's device
-        by the trainer; anything else is passed through untouched.
+        by the trainer; anything else is passed through untouched. Under torchrun every rank
+        builds the same batches and takes its share of the rows: dim 0 of each tensor whose first
+        dimension is the batch's (``rnnkit.train.distributed``), so ``batch_size`` is the whole
+        batch over all processes.
         """
         ...
 
@@ -28,7 +31,8 @@ class TrainTask(Protocol):
 
         ``state`` is what the previous batch of the same epoch returned, detached by the trainer
         (tensors, or tuples/lists of them), and ``None`` at the start of each epoch: truncated
-        backpropagation through time across consecutive windows.
+        backpropagation through time across consecutive windows. State tensors are
+        ``(layers * directions, batch, hidden)``: under torchrun a rank carries the rows it owns.
         """
         ...
 

@@ -2,6 +2,10 @@
 stopped (step, epoch and batch position, optimiser, schedule, random state, carried recurrent
 state, best metric, log position), saved with each checkpoint and put back on resume; then the
 interrupted epoch's batches are rebuilt from its starting random state and the used ones skipped.
+
+Under torchrun rank 0 writes the checkpoint, with the carried state of every rank's rows put
+back together, and every rank reads it back, taking its own rows: a run resumes on any number
+of processes (the run directory must be on a filesystem every node sees).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import distributed
 from rnnkit.train.reproducibility import get_rng_state, set_rng_state
 
 
@@ -38,23 +43,26 @@ class SaveAndResume:
         return it
 
     def _save(self, is_best: bool) -> None:
+        carried = distributed.gather_state(self.carried) if self.group.active else self.carried
+        self.last_save_step = self.step
+        if not self.group.main:
+            return
         name = ckpt.new_name(self.run_dir, self.step)
         if is_best:
             self.best_name = name
         ckpt.save_checkpoint(self.run_dir, name, self.model.state_dict(), self.config_json,
-                             self._trainer_state())
+                             self._trainer_state(carried))
         ckpt.set_pointer(self.run_dir, "last", name)
         if is_best:
             ckpt.set_pointer(self.run_dir, "best", name)
         ckpt.prune(self.run_dir, self.cfg.keep_last)
-        self.last_save_step = self.step
 
-    def _trainer_state(self) -> dict[str, Any]:
+    def _trainer_state(self, carried: Any) -> dict[str, Any]:
         return {
             "format": 1, "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
             "elapsed": self.elapsed, "optimizer_name": self.cfg.optimizer,
             "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(), "carried": self.carried,
+            "schedule": self.schedule.state_dict(), "carried": carried,
             "rng": get_rng_state(), "epoch_rng": self._epoch_rng,
             "best_metric": self.best_metric, "best_name": self.best_name,
             "best_metrics": self.best_metrics, "bad_evals": self.bad_evals,
@@ -67,12 +75,11 @@ class SaveAndResume:
     def _restore(self) -> str | None:
         """Load the last checkpoint of ``run_dir`` into the model and trainer; its name, or None
         when the run has no checkpoint yet."""
-        name = ckpt.pointer(self.run_dir, "last")
+        name = self._last_checkpoint() if self.group.main else None
+        if self.group.active:  # rank 0 moves pointers below: every rank reads the one it chose
+            name = distributed.broadcast(name)
         if name is None:
-            names = ckpt.list_checkpoints(self.run_dir)
-            if not names:
-                return None
-            name = names[-1]
+            return None
         path = self.run_dir / ckpt.CHECKPOINTS / name
         config = ckpt.read_config(path)
         if config.get("task") != self.config_json.get("task"):
@@ -96,6 +103,8 @@ class SaveAndResume:
         self.schedule.load_state_dict(st["schedule"])
         self.step, self.epoch, self.batch_index = st["step"], st["epoch"], st["batch_index"]
         self.elapsed, self.carried = st["elapsed"], st["carried"]
+        if self.group.active:
+            self.carried = distributed.split_state(self.carried, self.group)
         self._epoch_rng = st["epoch_rng"]
         self.best_metric, self.best_name = st["best_metric"], st["best_name"]
         self.best_metrics, self.bad_evals = st["best_metrics"], st["bad_evals"]
@@ -106,6 +115,8 @@ class SaveAndResume:
         self._window = [*st["window"], 0.0]
         self._epoch_loss = list(st["epoch_loss"])
         set_rng_state(st["rng"])
+        if not self.group.main:
+            return name
         # Checkpoints after this one belong to the abandoned continuation: the pointers go back
         # to this run's own, then those are removed.
         if self.best_name and ckpt.pointer(self.run_dir, "best") != self.best_name and (
@@ -115,6 +126,13 @@ class SaveAndResume:
         for other in ckpt.list_checkpoints(self.run_dir):
             if ckpt.sort_key(other) > ckpt.sort_key(name) and other != self.best_name:
                 ckpt.remove_checkpoint(self.run_dir, other)
+        return name
+
+    def _last_checkpoint(self) -> str | None:
+        name = ckpt.pointer(self.run_dir, "last")
+        if name is None:
+            names = ckpt.list_checkpoints(self.run_dir)
+            name = names[-1] if names else None
         return name
 
 

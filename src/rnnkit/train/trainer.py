@@ -1,15 +1,17 @@
 """The one training loop every task shares; it knows the model only through ``TrainTask``.
 
 The loop, evaluation and early stopping live here; the device and precision in ``device``, the
-optimiser in ``optimizer``, Ctrl-C in ``interrupt``, and the state that a checkpoint saves and a
-resume puts back in ``resume``.
+optimiser in ``optimizer``, Ctrl-C in ``interrupt``, the state that a checkpoint saves and a
+resume puts back in ``resume``, and data parallelism under torchrun in ``distributed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,11 @@ import torch
 import rnnkit
 from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import distributed
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.device import autocast, autocast_dtype, resolve_device, to_device
 from rnnkit.train.interrupt import CtrlC
-from rnnkit.train.metrics_log import MetricsLog
+from rnnkit.train.metrics_log import MetricsLog, NoLog
 from rnnkit.train.optimizer import build_optimizer
 from rnnkit.train.progress import Progress
 from rnnkit.train.protocol import TrainTask
@@ -52,6 +55,12 @@ class Trainer(SaveAndResume):
 
     After ``fit``: ``step``, ``epoch``, ``stop_reason`` (``epochs``, ``max_steps``, ``max_time``,
     ``early_stopping``), ``best_metric`` and ``last_metrics`` describe the run.
+
+    Under torchrun (``WORLD_SIZE`` > 1) each rank trains a DDP replica on its share of every
+    global batch of ``batch_size`` (``distributed``), with the loss weighted by its share of the
+    batch's count so the update is the one process's; the step's count and loss are summed over
+    the ranks for the log. Rank 0 evaluates (the others get its metrics), prints and writes the
+    run directory; ``fit`` returns there and ends the other ranks (``distributed.WorkerDone``).
     """
 
     def __init__(self, model: torch.nn.Module, task: TrainTask, cfg: TrainConfig | None = None,
@@ -66,6 +75,7 @@ class Trainer(SaveAndResume):
         self.cfg = cfg or TrainConfig()
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.cfg.device)
+        self.group = distributed.Group()
         self.autocast_dtype = autocast_dtype(self.cfg.precision, self.device)
         self.step = 0
         self.epoch = 0
@@ -99,16 +109,21 @@ class Trainer(SaveAndResume):
         at once).
         """
         cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.clean_leftovers(self.run_dir)
+        self.group, self.device = distributed.join(self.device)
+        if self.group.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.clean_leftovers(self.run_dir)
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         if cfg.deterministic:
             set_deterministic(True)
         try:
-            return self._fit(resume)
+            metrics = self._fit(resume)
         finally:
             if cfg.deterministic and not was_deterministic:
                 set_deterministic(False)
+        if not self.group.main:
+            raise distributed.WorkerDone
+        return metrics
 
     def _fit(self, resume: bool) -> dict[str, float]:
         cfg = self.cfg
@@ -117,6 +132,9 @@ class Trainer(SaveAndResume):
         if not params:
             raise UserError("the model has no trainable parameters.")
         self.params = params
+        if self.group.active and cfg.batch_size < self.group.world:
+            raise UserError(f"batch_size {cfg.batch_size} is smaller than the number of processes "
+                            f"({self.group.world}); each process takes its share of every batch.")
         self.optimizer = build_optimizer(params, cfg)
         self.total_steps = self._total_steps()
         self.max_seconds = cfg.max_seconds()
@@ -130,19 +148,25 @@ class Trainer(SaveAndResume):
                 raise UserError(f"{self.run_dir} already holds a training run; resume it with "
                                 "--resume or choose another output directory.")
             seed_everything(cfg.seed)
-        ckpt.write_json_atomic(self.run_dir / ckpt.CONFIG_FILE, self.config_json)
-        self.log = MetricsLog(self.run_dir, keep_rows=self._log_rows if resumed else None)
-        self.progress = Progress(cfg.quiet, self.total_steps, self.step)
+        # the replica starts from rank 0's weights, once every rank has built or restored them
+        self.net = distributed.wrap(self.model, self.device) if self.group.active else self.model
+        if self.group.main:
+            ckpt.write_json_atomic(self.run_dir / ckpt.CONFIG_FILE, self.config_json)
+            self.log = MetricsLog(self.run_dir, keep_rows=self._log_rows if resumed else None)
+        else:
+            self.log = NoLog()
+        self.progress = Progress(cfg.quiet or not self.group.main, self.total_steps, self.step)
         if resumed:
             self.progress.line(f"resuming from {resumed} (step {self.step}, epoch "
                                f"{self.epoch + 1}, batch {self.batch_index})")
-        self._ctrl_c.install()
+        if not self.group.active:  # under torchrun a signal ends the job; --resume continues it
+            self._ctrl_c.install()
         try:
             self._run()
         except KeyboardInterrupt:
             # A raw KeyboardInterrupt (no handler, e.g. not the main thread) between updates
             # still leaves a consistent state to save; a second Ctrl-C means quit now.
-            if not self._ctrl_c.installed and not self._updating:
+            if not self._ctrl_c.installed and not self._updating and not self.group.active:
                 self._save(is_best=False)
             raise
         finally:
@@ -194,11 +218,20 @@ class Trainer(SaveAndResume):
     def _train_step(self, batch: Any) -> None:
         cfg = self.cfg
         self.model.train()
+        owned = None
+        if self.group.active:
+            batch, owned = distributed.my_rows(batch, self.group)
         batch = to_device(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
-            loss, count, new_state = self.task.training_step(self.model, batch, self.carried)
-        loss.backward()
+        with self._autocast(), self._rank_rng():
+            loss, count, new_state = self.task.training_step(self.net, batch, self.carried)
+        if owned is None:
+            loss.backward()
+            count = int(count)
+            loss_sum = loss.detach().double() * count
+        else:
+            count, loss_sum = self._backward_share(loss, int(count) if owned else 0)
+            new_state = new_state if owned else None
         max_norm = cfg.clip_norm if cfg.clip_norm else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         lr = self.schedule.lr(self.step, self.elapsed)
@@ -213,11 +246,10 @@ class Trainer(SaveAndResume):
         self.carried = detach_state(new_state)
         self.step += 1
         self.batch_index += 1
-        self.elapsed = self._elapsed0 + time.monotonic() - self._t0
+        if owned is None or self.max_seconds is None:
+            self.elapsed = self._elapsed0 + time.monotonic() - self._t0
         self._updating = False
 
-        count = int(count)
-        loss_sum = loss.detach().double() * count
         self._window[0] += loss_sum
         self._window[1] += count
         self._epoch_loss[0] += loss_sum
@@ -226,6 +258,36 @@ class Trainer(SaveAndResume):
             self._log_window(lr, float(norm))
         else:
             self.progress.advance(self.step)
+
+    def _backward_share(self, loss: torch.Tensor, count: int) -> tuple[int, torch.Tensor]:
+        """Backward of this rank's share: one small all-reduce gives the batch's count and loss
+        sum (and, under a time budget, the ranks' mean training time, so all stop at one step);
+        DDP averages the gradients over the ranks, so each rank's mean loss is weighted by its
+        share of the count times the world size."""
+        world = self.group.world
+        elapsed = self._elapsed0 + time.monotonic() - self._t0
+        stats = torch.stack([torch.tensor(float(count), dtype=torch.float64, device=self.device),
+                             loss.detach().double() * count,
+                             torch.tensor(elapsed / world, dtype=torch.float64,
+                                          device=self.device)])
+        total, loss_sum, mean_elapsed = distributed.all_sum(stats)
+        (loss * (count * world / total.clamp(min=1)).to(loss.dtype)).backward()
+        if self.max_seconds is not None:
+            self.elapsed = float(mean_elapsed)
+        return int(total), loss_sum
+
+    @contextlib.contextmanager
+    def _rank_rng(self) -> Iterator[None]:
+        """Under torchrun, the step's random draws (dropout) from a stream of its own per rank
+        and step, so ranks draw different masks and a restarted job draws the same ones; the
+        shared random state, which batches may use, stays the same on every rank."""
+        if not self.group.active:
+            yield
+            return
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(((self.cfg.seed * 1_000_003 + self.step) * 4099 + self.group.rank)
+                              % 2**63)
+            yield
 
     def _log_window(self, lr: float, norm: float) -> None:
         loss_sum, count, since = self._window
@@ -271,12 +333,16 @@ class Trainer(SaveAndResume):
 
     def _evaluate_and_save(self) -> None:
         cfg = self.cfg
-        self.model.eval()
-        try:
-            with torch.no_grad(), self._autocast():
-                metrics = {k: float(v) for k, v in self.task.evaluate(self.model).items()}
-        finally:
-            self.model.train()
+        metrics = None
+        if self.group.main:  # one evaluation, exact: rank 0's replica is every rank's
+            self.model.eval()
+            try:
+                with torch.no_grad(), self._autocast():
+                    metrics = {k: float(v) for k, v in self.task.evaluate(self.model).items()}
+            finally:
+                self.model.train()
+        if self.group.active:
+            metrics = distributed.broadcast(metrics)
         self.last_metrics = metrics
         self.last_eval_step = self.step
         self.log.log({"step": self.step, "epoch": self.epoch if self.batch_index == 0
