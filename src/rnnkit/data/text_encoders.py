@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from rnnkit.data.vocab import Vocab, WordTokenizer
 from rnnkit.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class WordEncoder:
@@ -103,6 +105,8 @@ def encode_texts(encoder, texts: Sequence[str], max_len: int, source: str = "the
                  ) -> list[torch.Tensor]:
     """Token ids of each text, at most ``max_len`` of them (one note says how many were cut);
     a text with no token becomes the single id that stands for unknown words."""
+    import torch  # here, so that the encoders serve the torch-free onnxruntime predictor
+
     out, cut = [], 0
     for text in texts:
         ids = encoder.encode(text) or [Vocab.unk_id]

@@ -226,7 +226,7 @@ class DirectRNN(Forecaster):
     def body(self, x: Tensor, cov_past: Tensor, cov_future: Tensor) -> Tensor:
         out, _ = self.encoder(torch.cat([x, cov_past], dim=-1))
         features = torch.cat([self.drop(out[:, -1]), cov_future.flatten(1)], dim=-1)
-        return self.head(features).reshape(len(x), self.cfg.horizon, self.series_out)
+        return self.head(features).reshape(x.shape[0], self.cfg.horizon, self.series_out)
 
 
 class Seq2Seq(Forecaster):
@@ -244,7 +244,7 @@ class Seq2Seq(Forecaster):
 
     def body(self, x: Tensor, cov_past: Tensor, cov_future: Tensor) -> Tensor:
         _, state = self.encoder(torch.cat([x, cov_past], dim=-1))
-        position = self.position.expand(len(x), -1, -1)
+        position = self.position.expand(x.shape[0], -1, -1)
         out, _ = self.decoder(torch.cat([cov_future, position], dim=-1), state)
         return self.head(self.drop(out))
 
@@ -280,7 +280,7 @@ class SegRNN(Forecaster):
         return values.reshape(n, count, self.w, f).reshape(n, count, self.w * f)
 
     def body(self, x: Tensor, cov_past: Tensor, cov_future: Tensor) -> Tensor:
-        cfg, n, d = self.cfg, len(x), self.cfg.hidden
+        cfg, n, d = self.cfg, x.shape[0], self.cfg.hidden
         segs = self._segments(torch.cat([x, cov_past], dim=-1), self.n_in, left=True)
         _, state = self.rnn(self.embed(segs))
         if self.ci:
