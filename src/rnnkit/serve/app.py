@@ -40,9 +40,10 @@ def _load_all(state: ServerState, models: dict[str, Path]) -> None:
 
 
 def create_app(models: dict[str, Path], *, limits: Limits = Limits(), engine: str = "torch",
-               device: str = "cpu", batch_window_s: float = 0.005) -> FastAPI:
+               device: str = "cpu", batch_window_s: float = 0.0) -> FastAPI:
     """The server for ``models`` (name -> run directory). ``batch_window_s``: how long a
-    classification request waits for others to share its batch."""
+    classification request waits for others to share its batch; 0 (the default) sends a lone
+    request at once, and requests that arrive while a batch runs still form the next one."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, found {engine!r}")
     state = ServerState(limits=limits, metrics=Metrics(), engine=engine, device=device,

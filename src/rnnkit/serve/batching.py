@@ -26,7 +26,7 @@ class Batcher:
     """Collects ``submit(texts)`` calls and runs them together through ``run(all_texts) ->
     results`` (one result per text, in order), at most ``max_items`` texts per batch."""
 
-    def __init__(self, run: Callable[[list[str]], Awaitable[list[Any]]], window_s: float = 0.005,
+    def __init__(self, run: Callable[[list[str]], Awaitable[list[Any]]], window_s: float = 0.0,
                  max_items: int = 256, on_batch: Callable[[int], None] | None = None):
         self.run = run
         self.window_s = window_s
