@@ -23,6 +23,7 @@ from rnnkit.cli import (  # noqa: F401
 )
 from rnnkit.cli.app import app, state
 from rnnkit.errors import UserError
+from rnnkit.train import distributed
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -31,13 +32,19 @@ def run(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="rnnkit", standalone_mode=False)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if not distributed.leave_error(e):  # under torchrun, rank 0 alone prints it
+            print(f"error: {e}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         return 130
-    except typer.TyperException as e:  # bad flags and usage: click's own message, exit 2
-        e.show()
+    except typer.TyperException as e:  # bad flags and usage, exit 2
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # a command given no arguments: its help
+            e.show()
+        else:  # click's sentence on one line, and where the right flags are listed
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            print(f"error: {e.format_message()}{hint}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # the last line of defence: no traceback unless asked for
         if state["debug"]:

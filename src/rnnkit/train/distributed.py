@@ -258,6 +258,17 @@ def launch(nproc: int, entrypoint: Any, *args: Any) -> None:
             lg.setLevel(level)
 
 
+def leave_error(error: UserError) -> bool:
+    """Under torchrun, on a rank other than 0: put the sentence in torchelastic's error file
+    (torchrun's summary shows it) instead of printing it once more per rank; False elsewhere."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path or os.environ.get("RANK", "0") == "0":
+        return False
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"message": str(error), "timestamp": int(time.time())}, f)
+    return True
+
+
 def report_failure(error: BaseException, code: int) -> None:
     """In a worker of ``launch``: leave ``error`` in torchelastic's error file for the launcher
     to report once, instead of every rank printing it, and exit with ``code``."""
