@@ -7,6 +7,7 @@ Every run is tiny (one thread per process) and every subprocess has a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -62,7 +63,11 @@ def finish(proc: subprocess.Popen) -> str:
     try:
         output, _ = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        # the workers first (torchrun starts each in a session of its own): left behind, they
+        # would hold the output pipe open for ever
+        for pid in [*_workers(proc.pid), proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         output, _ = proc.communicate()
         pytest.fail(f"the job did not finish in {TIMEOUT} s:\n{output}")
     assert proc.returncode == 0, output

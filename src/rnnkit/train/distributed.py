@@ -81,9 +81,27 @@ def join(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                device_id=device if device.type == "cuda" else None)
+                                device_id=device if device.type == "cuda" else None,
+                                store=_attempt_store(group), rank=group.rank,
+                                world_size=group.world)
         atexit.register(_leave)
     return group, device
+
+
+def _attempt_store(group: Group):
+    """The job's key-value store (torchrun's, at MASTER_ADDR:MASTER_PORT) under a prefix of this
+    attempt: a group that torchrun restarts reuses the agent's store, where the dead workers'
+    addresses are still listed, and a new rank that read one would connect to a dead process."""
+    from torch.distributed import PrefixStore, TCPStore
+    from torch.distributed.constants import default_pg_timeout
+
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = TCPStore(os.environ.get("MASTER_ADDR", "127.0.0.1"),
+                     int(os.environ.get("MASTER_PORT", "29500")), group.world,
+                     is_master=not agent_hosts_it and group.rank == 0,
+                     timeout=default_pg_timeout, multi_tenant=not agent_hosts_it)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return PrefixStore(f"rnnkit/attempt-{attempt}", store)
 
 
 def _leave() -> None:
