@@ -90,8 +90,8 @@ def test_the_registry_loads_a_predictor_of_prompts(trained):
     many = gen.predict(["the ", "a rat"], 9, temperature=0, top_k=3)
     assert many == [gen.generate(p, 9, temperature=0) for p in ("the ", "a rat")]
     assert gen.predict([]) == []
-    with pytest.raises(UserError, match="prompt 2 has the character 'Q'"):
-        gen.predict(["the", "Q"], 5)
+    unknown = gen.predict(["the", "Q"], 5, seed=0)  # "Q" is read as the unknown symbol
+    assert [len(t) for t in unknown] == [5, 5] and gen.unknown_chars("the Q") == {"Q": 1}
     with pytest.raises(UserError, match="a list of prompts, found int"):
         gen.predict(["the", 3], 5)
     with pytest.raises(UserError, match="temperature"):
@@ -200,10 +200,12 @@ def test_existing_run_is_not_overwritten(trained, capsys):
 def test_prompt_outside_the_vocabulary(trained, capsys):
     _, out = trained
     before = _snapshot(out)
-    assert run(["generate", str(out), "--prompt", "the QUICK", "--length", "5"]) == 2
+    assert run(["generate", str(out), "--prompt", "the QUICK", "--length", "5"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == ""  # nothing half-printed
-    assert "the prompt has the character 'Q' at position 4" in captured.err
+    assert captured.out.startswith("the QUICK") and len(captured.out) == len("the QUICK") + 6
+    assert captured.err == ("note: the prompt has 5 characters that the model's vocabulary "
+                            "lacks ('Q', 'U', 'I', 'C', 'K'), read as the unknown symbol "
+                            "U+FFFD\n")
     assert _snapshot(out) == before
 
 

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnkit.data.tokenizers import (
+    UNKNOWN,
     BPETokenizer,
     ByteTokenizer,
     CharTokenizer,
@@ -37,16 +38,31 @@ def test_char_round_trip(text):
     assert _reloaded(tok).encode(text) == ids
 
 
-def test_char_vocabulary_is_the_corpus_characters():
+def test_char_vocabulary_is_the_corpus_characters_and_the_unknown_symbol():
     tok = train_tokenizer("char", [CORPUS])
-    assert tok.vocab_size == len(set(CORPUS))
-    assert tok.decode(range(tok.vocab_size)) == "".join(sorted(set(CORPUS)))
+    assert tok.vocab_size == len(set(CORPUS)) + 1 and tok.unk == UNKNOWN
+    assert tok.decode(range(tok.vocab_size)) == "".join(sorted(set(CORPUS) | {UNKNOWN}))
+    # every text given counts: a character of the second text alone is in the vocabulary
+    assert "_" in train_tokenizer("char", ["abc", "d_"]).vocab
 
 
-def test_char_unknown_character_names_it():
-    tok = CharTokenizer.train(["abc"])
-    with pytest.raises(UserError, match=r"the prompt has the character 'z' at position 2"):
-        tok.encode("abz", what="the prompt")
+def test_char_unknown_characters_are_read_as_the_unknown_symbol():
+    tok = _reloaded(CharTokenizer.train(["abc"]))
+    assert tok.to_dict() == {"kind": "char", "vocab": ["a", "b", "c", UNKNOWN], "unk": UNKNOWN}
+    assert tok.encode("abzz", what="the prompt") == [0, 1, 3, 3]
+    assert tok.decode(tok.encode("a🙂b")) == "a\ufffdb"
+    assert tok.unknown("zabz🙂") == {"z": 2, "🙂": 1} and tok.unknown("cab") == {}
+    # text holding U+FFFD itself (undecodable bytes read with errors="replace") is not unknown
+    assert tok.unknown(UNKNOWN) == {}
+
+
+def test_char_vocabulary_saved_before_the_unknown_symbol_skips_unknown_characters():
+    old = tokenizer_from_dict({"kind": "char", "vocab": ["a", "b", "c"]})
+    assert old.unk is None and old.vocab_size == 3
+    assert old.encode("azbz") == [0, 1] and old.unknown("azbz") == {"z": 2}
+    assert old.to_dict() == {"kind": "char", "vocab": ["a", "b", "c"]}  # saved as it was read
+    with pytest.raises(UserError, match="unknown symbol 'x' is not in its vocabulary"):
+        tokenizer_from_dict({"kind": "char", "vocab": ["a"], "unk": "x"})
 
 
 @settings(max_examples=50, deadline=None)
@@ -66,6 +82,13 @@ def test_bpe_round_trip_any_text(bpe, text):
     ids = bpe.encode(text)
     assert bpe.decode(ids) == text
     assert _reloaded(bpe).encode(text) == ids
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text())
+def test_bytes_and_bpe_know_every_character(bpe, text):
+    assert ByteTokenizer().unknown(text) == {} == bpe.unknown(text)
+    assert bpe.unk is None is ByteTokenizer.unk
 
 
 def test_bpe_learns_merges_that_shorten_the_corpus(bpe):

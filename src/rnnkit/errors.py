@@ -18,3 +18,11 @@ def require(module: str, extra: str, what: str):
     except ImportError as e:
         raise UserError(f"{what} needs the {module!r} package, which is not installed: "
                         f"pip install 'rnnkit[{extra}]'") from e
+
+
+def not_a_file(what: str, path) -> UserError:
+    """The error for a ``path`` that should be a file: a directory, or nothing at all."""
+    from pathlib import Path
+
+    found = "is a directory, expected a file" if Path(path).is_dir() else "does not exist"
+    return UserError(f"{what} {path} {found}.")

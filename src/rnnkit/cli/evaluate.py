@@ -36,5 +36,7 @@ def evaluate(
         raise UserError(f"--errors applies to text files; a {predictor.task} run does not take it.")
     metrics = predictor.evaluate(files[0] if len(files) == 1 else files, **options)
     for name, value in metrics.items():
-        if isinstance(value, Number) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):  # a count
+            typer.echo(f"{name} {value}")
+        elif isinstance(value, Number) and not isinstance(value, bool):
             typer.echo(f"{name} {value:.4f}")

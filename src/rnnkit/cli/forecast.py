@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from rnnkit.cli.app import app, example_app
-from rnnkit.errors import UserError
+from rnnkit.cli.files import writable
 
 DataOpt = Annotated[Path, typer.Option("--data", help="CSV or Parquet file of the series.")]
 
@@ -39,11 +39,11 @@ def forecast(
     if output is None:
         typer.echo(result.to_csv(index=False), nl=False)
     else:
-        _writable(output)
+        writable(output)
         result.to_csv(output, index=False)
         typer.echo(f"wrote {len(result)} steps to {output}")
     if plot is not None:
-        _writable(plot)
+        writable(plot)
         trained.plot(frame, result, plot)
 
 
@@ -74,17 +74,11 @@ def backtest(
     typer.echo(f"{len(result.times)} windows from {result.times[0]} to {result.times[-1]}")
     typer.echo(result.metrics.to_string(float_format=lambda v: f"{v:.4g}"))
     if output is not None:
-        _writable(output)
+        writable(output)
         result.metrics.to_csv(output, index_label="forecaster")
     if plot is not None:
-        _writable(plot)
+        writable(plot)
         trained.plot_backtest(result, plot)
-
-
-def _writable(path: Path) -> None:
-    if path.is_dir():
-        raise UserError(f"{path} is a directory, expected a file name to write.")
-    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 @example_app.command("forecast")

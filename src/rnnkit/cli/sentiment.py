@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.cli.files import writable
 from rnnkit.errors import UserError
 
 
@@ -40,6 +41,7 @@ def classify(
         raise UserError("--output needs --input; with --text the predictions are printed.")
     if explain and input is not None:
         raise UserError("--explain works with --text, not --input.")
+    writable(output)
     clf = sentiment.load(run_dir)
     if text is not None:
         for t, p in zip(text, clf.predict(text), strict=True):

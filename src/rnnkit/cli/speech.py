@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.cli.files import writable
 from rnnkit.errors import UserError
 
 
@@ -36,6 +37,7 @@ def transcribe(
         raise UserError(f"--beam must be at least 1, found {beam}.")
     if lm_weight < 0:
         raise UserError(f"--lm-weight must not be negative, found {lm_weight}.")
+    writable(output)
     rec = speech.load(run_dir)
     if lm_weight > 0 and rec.lm is None:
         raise UserError(f"{run_dir} was trained without a language model (lm_order 0), so "

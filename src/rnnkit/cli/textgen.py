@@ -35,6 +35,9 @@ def generate(
 ) -> None:
     """Continue a prompt with a trained language model, streaming the text as it comes.
 
+    Characters of the prompt that the model never saw are read as its unknown symbol (a note on
+    standard error says how many).
+
     Example: rnnkit generate runs/lm --prompt "ROMEO:" --length 300 --temperature 0.8
     """
     import torch
@@ -43,6 +46,9 @@ def generate(
 
     gen = textgen.load(run_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     gen.check(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p, samples=samples)
+    note = gen.unknown_note(prompt)
+    if note:  # on stderr: standard output is the text alone
+        typer.echo(f"note: {note}", err=True)
     out = sys.stdout
 
     def stream(i: int, piece: str) -> None:

@@ -121,6 +121,8 @@ def train_command(spec: registry.TaskSpec):
     def command(**flags: Any) -> None:
         out, config, resume = flags.pop("out"), flags.pop("config"), flags.pop("resume")
         nproc = flags.pop("nproc")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"--out {out} is a file; expected a directory for the run.")
         given = {k: list(v) if isinstance(v, tuple) else v for k, v in flags.items()
                  if v is not None and v != []}
         resume = resume or distributed.restarted()

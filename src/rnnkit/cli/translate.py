@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from rnnkit.cli.app import app
+from rnnkit.cli.files import writable
 from rnnkit.errors import UserError
 
 
@@ -43,6 +44,8 @@ def translate_cmd(
         raise UserError("--output needs --input; with --text the translations are printed")
     if beam is not None and beam < 1:
         raise UserError(f"--beam must be at least 1, found {beam}")
+    writable(output)
+    writable(plot_attention)
     tr = translate.load(run_dir)
     sentences = text if text is not None else read_lines(input)
     source = "--text" if text is not None else str(input)

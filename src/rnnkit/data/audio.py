@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, not_a_file
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au")
 SIDE_FILES = ("transcripts.tsv", "transcripts.txt")
@@ -58,7 +58,7 @@ def read_audio(path: str | Path, sample_rate: int, resample_audio: bool = True) 
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"audio file {path} does not exist.")
+        raise not_a_file("audio file", path)
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, not_a_file
 
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "day")
 FILLS = ("error", "ffill", "interpolate")
@@ -33,7 +33,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV (optionally gzipped, comma- or tab-separated) or Parquet file as a data frame."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"data file {path} does not exist.")
+        raise not_a_file("data file", path)
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, not_a_file
 
 FORMATS = ("csv", "tsv", "jsonl", "lines")
 _SUFFIX_FORMAT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
@@ -68,7 +68,7 @@ def read_labelled(path: str | Path, text_column: str = "text", label_column: str
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"the data file {path} does not exist.")
+        raise not_a_file("the data file", path)
     fmt = detect_format(path, fmt)
     try:
         with _open_text(path) as f:

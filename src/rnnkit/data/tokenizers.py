@@ -2,48 +2,71 @@
 
 Each tokenizer saves itself as a JSON-able dict (``to_dict``) that goes into the checkpoint's
 ``config.json``; ``tokenizer_from_dict`` rebuilds it. Nothing is pickled.
+
+Every text encodes, whatever its characters: bytes and byte-level BPE have a token for each of
+the 256 bytes, and a character vocabulary reads a character it lacks as its unknown symbol
+``UNKNOWN`` (U+FFFD, which decodes as itself). A character vocabulary saved before it had an
+unknown symbol (no ``"unk"`` in its dict) leaves such characters out. ``unknown(text)`` says which
+characters of a text were read that way, and how often.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+from collections import Counter
 from collections.abc import Iterable
 
 from rnnkit.errors import UserError
 
 KINDS = ("char", "byte", "bpe")
+UNKNOWN = "\ufffd"  # the unknown symbol of character vocabularies, U+FFFD REPLACEMENT CHARACTER
 
 
 class CharTokenizer:
-    """One token per Unicode character seen in the training text."""
+    """One token per Unicode character of the texts it was built from, plus ``unk``.
+
+    ``unk`` is the symbol a character outside the vocabulary is read as (``UNKNOWN`` for
+    vocabularies built now); ``None`` for one saved before it existed, which skips such
+    characters instead.
+    """
 
     kind = "char"
 
-    def __init__(self, vocab: list[str]):
+    def __init__(self, vocab: list[str], unk: str | None = None):
         self.vocab = list(vocab)
         self.index = {ch: i for i, ch in enumerate(self.vocab)}
+        if unk is not None and unk not in self.index:
+            raise UserError(f"the saved tokenizer's unknown symbol {unk!r} is not in its "
+                            "vocabulary; the run's config.json was edited or damaged")
+        self.unk = unk
 
     @classmethod
     def train(cls, texts: Iterable[str]) -> CharTokenizer:
-        chars: set[str] = set()
+        """The characters of every text given (training and validation alike), and ``UNKNOWN``."""
+        chars: set[str] = {UNKNOWN}
         for text in texts:
             chars.update(text)
-        return cls(sorted(chars))
+        return cls(sorted(chars), unk=UNKNOWN)
 
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
     def encode(self, text: str, what: str = "the text") -> list[int]:
-        try:
-            return [self.index[ch] for ch in text]
-        except KeyError as e:
-            pos = text.index(e.args[0])
-            raise UserError(
-                f"{what} has the character {e.args[0]!r} at position {pos}, which is not in the "
-                f"model's vocabulary of {self.vocab_size} characters"
-            ) from None
+        """Token ids of ``text``; a character outside the vocabulary is ``unk``'s id, or left out
+        when there is no ``unk``. ``what`` (the text's name in messages) is kept for callers of
+        every tokenizer: no text fails to encode."""
+        index = self.index
+        if self.unk is None:
+            return [index[ch] for ch in text if ch in index]
+        unk = index[self.unk]
+        return [index.get(ch, unk) for ch in text]
+
+    def unknown(self, text: str) -> dict[str, int]:
+        """The characters of ``text`` outside the vocabulary, with their counts, in order of first
+        appearance."""
+        return {ch: n for ch, n in Counter(text).items() if ch not in self.index}
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.vocab[i] for i in ids)
@@ -52,7 +75,10 @@ class CharTokenizer:
         return _Stream(lambda i: self.vocab[i].encode("utf-8"))
 
     def to_dict(self) -> dict:
-        return {"kind": "char", "vocab": self.vocab}
+        d = {"kind": "char", "vocab": self.vocab}
+        if self.unk is not None:  # absent: an old reader sees the vocabulary it knows
+            d["unk"] = self.unk
+        return d
 
 
 class ByteTokenizer:
@@ -60,6 +86,7 @@ class ByteTokenizer:
 
     kind = "byte"
     vocab_size = 256
+    unk = None  # nothing is unknown
 
     @classmethod
     def train(cls, texts: Iterable[str]) -> ByteTokenizer:
@@ -67,6 +94,9 @@ class ByteTokenizer:
 
     def encode(self, text: str, what: str = "the text") -> list[int]:
         return list(text.encode("utf-8"))
+
+    def unknown(self, text: str) -> dict[str, int]:
+        return {}
 
     def decode(self, ids: Iterable[int]) -> str:
         # A model can emit byte sequences that are not UTF-8; show them as U+FFFD.
@@ -82,10 +112,12 @@ class ByteTokenizer:
 class BPETokenizer:
     """Byte-level BPE trained on the corpus with the ``tokenizers`` library.
 
-    Byte-level means the 256 byte symbols are always in the vocabulary, so every text encodes.
+    Byte-level means the 256 byte symbols are always in the vocabulary, so every text encodes
+    and no unknown token is needed.
     """
 
     kind = "bpe"
+    unk = None  # nothing is unknown
 
     def __init__(self, tokenizer):
         from tokenizers.pre_tokenizers import ByteLevel
@@ -130,6 +162,9 @@ class BPETokenizer:
         for enc in self.tokenizer.encode_batch(lines, add_special_tokens=False):
             ids.extend(enc.ids)
         return ids
+
+    def unknown(self, text: str) -> dict[str, int]:
+        return {}
 
     def decode(self, ids: Iterable[int]) -> str:
         return b"".join(self._bytes[i] for i in ids).decode("utf-8", errors="replace")
@@ -185,7 +220,7 @@ def tokenizer_from_dict(d: dict):
     """Rebuild a tokenizer saved with ``to_dict``."""
     kind = d.get("kind")
     if kind == "char":
-        return CharTokenizer(d["vocab"])
+        return CharTokenizer(d["vocab"], d.get("unk"))
     if kind == "byte":
         return ByteTokenizer()
     if kind == "bpe":

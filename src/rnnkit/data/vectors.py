@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.data.vocab import Vocab
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, not_a_file
 
 
 @dataclass
@@ -43,7 +43,7 @@ def read_vectors(path: str | Path, vocab: Vocab, counts: dict[str, int] | None =
     mask of those rows. The padding and unknown rows are never filled."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"the word-vectors file {path} does not exist.")
+        raise not_a_file("the word-vectors file", path)
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     wanted = {t: i for i, t in enumerate(vocab.tokens) if i >= 2}
     lower: dict[str, list[int]] = {}

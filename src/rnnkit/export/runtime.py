@@ -107,9 +107,12 @@ class OnnxTextGenerator:
         """As ``TextGenerator.generate``; sampling draws from numpy's generator, so only greedy
         decoding (temperature 0) gives the PyTorch predictor's exact text."""
         _check_sampling(length, temperature, top_k, top_p, samples)
-        ids = self.encode(prompt)
-        if not ids:
+        if not prompt:
             raise UserError("the prompt is empty; give at least one character to start from")
+        ids = self.encode(prompt)
+        if not ids:  # an old vocabulary without an unknown symbol skipped every character
+            raise UserError(f"the prompt has none of the {self.tokenizer.vocab_size} characters "
+                            "of the model's vocabulary")
         rng = np.random.default_rng(seed)
         streams = [self.tokenizer.stream_decoder() for _ in range(samples)]
         pieces: list[list[str]] = [[] for _ in range(samples)]

@@ -5,6 +5,10 @@ Every choice is a row of its model's generation engine, so concurrent requests s
 A session's next request feeds only its new prompt: the state after the previous reply (prompt
 and generated text, cut at a stop string) is kept, so a continuation costs the same after 100 or
 100,000 tokens of history. A cancelled or failed request leaves its session as it was.
+
+Prompt characters the model's vocabulary lacks are read as its unknown symbol (or left out by a
+run saved before it had one, ``rnnkit.data.tokenizers``); ``usage.unknown_chars`` (an extension,
+present when there were some) counts them.
 """
 
 from __future__ import annotations
@@ -185,6 +189,7 @@ async def completions(body: CompletionRequest, request: Request):
     prompts, stops = _check(body, state)
     stepper = served.stepper
     encoded = [stepper.encode(p) for p in prompts]  # a UserError (400) before anything runs
+    unknown = sum(sum(stepper.tokenizer.unknown(p).values()) for p in prompts)
     slot = inflight(state).enter()
     call = _Call(state, served, None, asyncio.Queue(), slot=slot)
     try:
@@ -197,8 +202,8 @@ async def completions(body: CompletionRequest, request: Request):
             start_state, logits = call.session.state, call.session.logits
             feeds = [call.session.pending + encoded[0]]
         if logits is None and not all(feeds):
-            raise ApiError(400, "the prompt is empty; give at least one character to start "
-                                "from.")
+            raise ApiError(400, "the prompt is empty (or has no character the model knows); give "
+                                "at least one character to start from.")
         seeds = np.random.SeedSequence(body.seed).spawn(len(prompts) * body.n)
         engine = engine_of(state, served)
         for i, ids in enumerate(feeds):
@@ -233,6 +238,8 @@ async def completions(body: CompletionRequest, request: Request):
     reply = {**head, "choices": choices,
              "usage": {"prompt_tokens": usage_prompt, "completion_tokens": generated,
                        "total_tokens": usage_prompt + generated}}
+    if unknown:
+        reply["usage"]["unknown_chars"] = unknown
     if body.session_id is not None:
         reply["session_id"] = body.session_id
     return reply

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, not_a_file
 from rnnkit.settings import setting
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -90,6 +90,17 @@ class TrainConfig:
                 raise UserError(f"{name} must be a positive whole number, found {value}.")
         if self.lr <= 0:
             raise UserError(f"lr must be a positive number, found {self.lr}.")
+        for name, ok, expected in (  # what torch's optimizers and schedules would reject later
+                ("weight_decay", (self.weight_decay or 0) >= 0, "zero or more"),
+                ("momentum", self.momentum >= 0, "zero or more"),
+                ("beta1", 0 <= self.beta1 < 1, "in [0, 1)"),
+                ("beta2", 0 <= self.beta2 < 1, "in [0, 1)"),
+                ("min_lr", self.min_lr >= 0, "zero or more"),
+                ("warmup_steps", self.warmup_steps >= 0, "zero or more"),
+                ("gamma", self.gamma > 0, "a positive number"),
+                ("plateau_factor", 0 < self.plateau_factor < 1, "in (0, 1)")):
+            if not ok:
+                raise UserError(f"{name} must be {expected}, found {getattr(self, name)}.")
         if self.keep_last < 1:
             raise UserError(f"keep_last must be at least 1, found {self.keep_last}.")
         if self.log_every < 1 or self.step_size < 1 or self.plateau_patience < 1:
@@ -130,7 +141,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """The flat mapping in a YAML (.yaml, .yml) or TOML (.toml) file."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist.")
+        raise not_a_file("config file", path)
     suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8")

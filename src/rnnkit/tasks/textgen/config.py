@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rnnkit.errors import UserError
 from rnnkit.models.language_model import LanguageModelConfig
 from rnnkit.nn.registry import ARCHS
 from rnnkit.settings import derive, model_default, setting
@@ -53,6 +54,9 @@ class TextGenConfig:
     def __post_init__(self):
         if isinstance(self.data, str):
             self.data = [self.data]
+        if self.eval_tokens is not None and self.eval_tokens < 1:
+            raise UserError(f"eval_tokens must be at least 1 (or none: all), found "
+                            f"{self.eval_tokens}.")
 
     def model_config(self, vocab_size: int) -> LanguageModelConfig:
         return derive(LanguageModelConfig, self, vocab_size=vocab_size)

@@ -1,4 +1,10 @@
-"""A trained language model loaded from its run directory, for sampling and evaluation."""
+"""A trained language model loaded from its run directory, for sampling and evaluation.
+
+Prompts and evaluation texts may hold characters the model's vocabulary lacks: they are read as
+its unknown symbol (U+FFFD), or left out by a run saved before it had one
+(``rnnkit.data.tokenizers``); ``unknown_chars`` says which, ``unknown_note`` says so in a
+sentence, and ``evaluate`` counts them in ``unknown_chars``.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +51,7 @@ class TextGenerator:
         if wrong:
             raise UserError(f"predict takes a prompt (str) or a list of prompts, found {wrong[0]}")
         for i, prompt in enumerate(prompts):  # every prompt is checked before any is continued
-            self.tokenizer.encode(prompt, what=f"prompt {i + 1}")
+            self._prompt_ids(prompt, f"prompt {i + 1}")
         return [self.generate(p, length, **sampling) for p in prompts]
 
     def check(self, prompt: str, length: int = 200, *, temperature: float = 1.0,
@@ -54,7 +60,33 @@ class TextGenerator:
         check_sampling(length, temperature, top_k, top_p, samples)
         if not prompt:
             raise UserError("the prompt is empty; give at least one character to start from")
-        self.tokenizer.encode(prompt, what="the prompt")
+        self._prompt_ids(prompt, "the prompt")
+
+    def _prompt_ids(self, prompt: str, what: str) -> list[int]:
+        ids = self.tokenizer.encode(prompt, what=what)
+        if prompt and not ids:  # an old vocabulary without an unknown symbol skipped them all
+            raise UserError(f"{what} has none of the {self.tokenizer.vocab_size} characters of "
+                            "the model's vocabulary")
+        return ids
+
+    def unknown_chars(self, text: str) -> dict[str, int]:
+        """The characters of ``text`` that the vocabulary lacks, with their counts."""
+        return self.tokenizer.unknown(text)
+
+    def unknown_note(self, text: str, what: str = "the prompt") -> str | None:
+        """A sentence saying how many characters of ``text`` the model lacks and what became of
+        them; None when it has them all."""
+        unknown = self.unknown_chars(text)
+        if not unknown:
+            return None
+        n = sum(unknown.values())
+        shown = ", ".join(repr(ch) for ch in list(unknown)[:5]) + (", ..." if len(unknown) > 5
+                                                                   else "")
+        unk = self.tokenizer.unk
+        fate = (f"read as the unknown symbol U+{ord(unk):04X}" if unk
+                else "left out (this run's vocabulary has no unknown symbol)")
+        return (f"{what} has {n} character{'s' if n > 1 else ''} that the model's vocabulary "
+                f"lacks ({shown}), {fate}")
 
     def generate(self, prompt: str, length: int = 200, *, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, samples: int = 1,
@@ -67,7 +99,7 @@ class TextGenerator:
         is produced (whole characters only: a multi-byte character waits for its last byte).
         """
         check_sampling(length, temperature, top_k, top_p, samples)
-        prompt_ids = self.tokenizer.encode(prompt, what="the prompt")
+        prompt_ids = self._prompt_ids(prompt, "the prompt")
         streams = [self.tokenizer.stream_decoder() for _ in range(samples)]
         pieces: list[list[str]] = [[] for _ in range(samples)]
 
@@ -93,11 +125,16 @@ class TextGenerator:
 
     def evaluate(self, data: str | Path | Sequence[str | Path], errors: str = "strict",
                  seq_len: int | None = None) -> dict[str, float]:
-        """Loss (nats/token), perplexity, bits per character and per byte on other text."""
+        """Loss (nats/token), perplexity, bits per character and per byte on other text, with
+        ``tokens`` and ``unknown_chars``: the characters of the text the vocabulary lacks (each
+        scored as the unknown symbol, or left out of the scores by an old run without one)."""
         paths = [data] if isinstance(data, str | Path) else list(data)
         text = read_corpus([Path(p) for p in paths], errors)
+        unknown = self.unknown_chars(text)
         ids = torch.tensor(self.tokenizer.encode(text, what="the evaluation text"),
                            dtype=torch.long)
+        if unknown and self.tokenizer.unk is None:  # per character and byte of what was scored
+            text = text.translate(dict.fromkeys(map(ord, unknown)))
         if len(ids) < 2:
             raise UserError(f"the evaluation text is shorter than two tokens, found {len(ids)}")
         seq_len = seq_len or self.config.get("textgen", {}).get("seq_len", 128)
@@ -106,7 +143,8 @@ class TextGenerator:
         chars, nbytes = text_size(text)
         return {"loss": loss, "ppl": math.exp(min(loss, 700.0)),
                 "bpc": loss * len(ids) / chars / math.log(2),
-                "bpb": loss * len(ids) / nbytes / math.log(2), "tokens": float(len(ids))}
+                "bpb": loss * len(ids) / nbytes / math.log(2), "tokens": float(len(ids)),
+                "unknown_chars": sum(unknown.values())}
 
 
 def _read(config: dict[str, Any]) -> tuple[LanguageModelConfig, Any]:

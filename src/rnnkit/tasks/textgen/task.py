@@ -106,10 +106,12 @@ def build(cfg: TextGenConfig, batch_size: int, seed: int = 0, tokenizer=None
 
     train_text, val_text = training_texts(cfg.data, cfg.val, cfg.val_fraction, cfg.errors)
     if tokenizer is None:
-        tokenizer = train_tokenizer(cfg.tokenizer, [train_text], cfg.bpe_vocab)
+        # A character that happens to occur only in the validation text is still a character of
+        # the corpus: the vocabulary has it. BPE merges are learned on the training text alone
+        # (byte-level, so it encodes any text).
+        texts = [train_text, val_text] if cfg.tokenizer == "char" else [train_text]
+        tokenizer = train_tokenizer(cfg.tokenizer, texts, cfg.bpe_vocab)
     train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
-    # A character-level vocabulary comes from the training text: a validation character
-    # it lacks is an error naming that character.
     val_ids = torch.tensor(tokenizer.encode(val_text, what="the validation text"),
                            dtype=torch.long)
     task = TextGenTask(cfg, tokenizer, train_ids, val_ids, text_size(val_text), batch_size, seed)
