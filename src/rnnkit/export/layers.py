@@ -24,7 +24,8 @@ from rnnkit import nn as rnn_layers
 from rnnkit.errors import UserError
 from rnnkit.nn.subword_embedding import SubwordEmbedding
 from rnnkit.ops.minlstm import _log_ratio as log_ratio
-from rnnkit.ops.scan import g, time_reverse
+from rnnkit.ops.scan import g
+from rnnkit.ops.varlen import time_reverse
 
 FUSED = {rnn_layers.LSTM: nn.LSTM, rnn_layers.GRU: nn.GRU, rnn_layers.RNN: nn.RNN}
 

@@ -1,7 +1,8 @@
 """Sampling from a recurrent language model: temperature, top-k, top-p, several samples at once.
 
 The prompt is read once with a full forward pass; after that each new token costs one ``step``
-of the recurrent layers, so generation time grows linearly with its length.
+of the recurrent layers, so generation time grows linearly with its length. On CUDA the steps
+replay CUDA graphs (``rnnkit.nn.cuda_graphs``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.errors import UserError
+from rnnkit.nn.cuda_graphs import graphed_step
 
 
 def check_sampling(length: int, temperature: float, top_k: int | None, top_p: float | None,
@@ -85,6 +87,9 @@ def generate(model, prompt: list[int], length: int, *, samples: int = 1,
         tokens = torch.tensor(prompt, dtype=torch.long, device=device)
         logits, state = model(tokens.unsqueeze(0).expand(samples, -1), None)
         logits = logits[:, -1]
+        # on CUDA each step replays a captured graph (rnnkit.nn.cuda_graphs); its outputs are
+        # valid until the next step, which is all this loop needs
+        step = graphed_step(model) or model.step
         out = torch.empty(samples, length, dtype=torch.long, device=device)
         for i in range(length):
             token = sample_next(logits, temperature, top_k, top_p, generator)
@@ -92,7 +97,7 @@ def generate(model, prompt: list[int], length: int, *, samples: int = 1,
             if on_token is not None:
                 on_token(token)
             if i + 1 < length:
-                logits, state = model.step(token, state)
+                logits, state = step(token, state)
         return out
     finally:
         model.train(was_training)

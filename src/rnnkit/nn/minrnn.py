@@ -11,6 +11,8 @@ there are no recurrent weights; "chrono" with `t_max`), `forget_bias` (how stron
 is kept: MinGRU's 1 - z = sigmoid(forget_bias) at zero input, MinLSTM's forget-gate bias),
 `impl` ("fast", the scan, or "reference", the plain-loop ops, as on every rnnkit layer), and
 `chunk_size`, how often the scan restarts its prefix sums (float32 precision against speed).
+On CUDA tensors (float32, bfloat16, float16) with triton installed, "fast" runs the fused Triton
+scan of `rnnkit.ops.triton_scan` instead, which needs no restarts and ignores `chunk_size`.
 
 Each layer and direction has one input projection, `weight_ih_l{k}[_reverse]` (gates x input)
 and `bias_ih_l{k}[_reverse]`; there are no recurrent weights. MinGRU's rows are [z; h~],
@@ -18,15 +20,50 @@ MinLSTM's [f; i; h~].
 """
 
 import math
+from functools import cache
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.nn.op_layer import OpLayer, check_impl
 from rnnkit.ops.mingru import mingru, mingru_cell, naive_mingru
 from rnnkit.ops.minlstm import minlstm, minlstm_cell, naive_minlstm
 from rnnkit.ops.scan import DEFAULT_CHUNK
+
+_TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+@cache
+def _triton_ops():
+    """rnnkit.ops.triton_scan, or None without triton; imported on first use, as importing triton
+    takes a while and CPU-only users never need it."""
+    try:
+        from rnnkit.ops import triton_scan
+    except ImportError:
+        return None
+    return triton_scan
+
+
+def _use_triton(x) -> bool:
+    data = x.data if isinstance(x, PackedSequence) else x
+    return (isinstance(data, Tensor) and data.is_cuda and data.dtype in _TRITON_DTYPES
+            and _triton_ops() is not None)
+
+
+def _dispatch(scan_op, triton_name: str):
+    """The layers' fast op: the fused Triton scan for CUDA tensors, `scan_op` elsewhere."""
+
+    def op(x, weights, initial_state=None, lengths=None, *, chunk_size=DEFAULT_CHUNK, **options):
+        if _use_triton(x):
+            return getattr(_triton_ops(), triton_name)(x, weights, initial_state, lengths,
+                                                       **options)
+        return scan_op(x, weights, initial_state, lengths, chunk_size=chunk_size, **options)
+
+    op.__name__ = op.__qualname__ = scan_op.__name__
+    op.__doc__ = scan_op.__doc__
+    return op
 
 
 class _MinRNN(OpLayer):
@@ -188,7 +225,7 @@ class MinGRU(_MinRNN):
     """minGRU: z = sigmoid(W_z x + b_z), h_t = (1 - z) h_{t-1} + z g(W_h x + b_h)."""
 
     gates, forget_row, forget_sign = 2, 0, -1.0
-    fast_op = staticmethod(mingru)
+    fast_op = staticmethod(_dispatch(mingru, "triton_mingru"))
     reference_op = staticmethod(naive_mingru)
     _cell = staticmethod(mingru_cell)
 
@@ -197,7 +234,7 @@ class MinLSTM(_MinRNN):
     """minLSTM: f' h_{t-1} + i' g(W_h x + b_h) with gates normalised to f' + i' = 1."""
 
     gates, forget_row, forget_sign = 3, 0, 1.0
-    fast_op = staticmethod(minlstm)
+    fast_op = staticmethod(_dispatch(minlstm, "triton_minlstm"))
     reference_op = staticmethod(naive_minlstm)
     _cell = staticmethod(minlstm_cell)
 

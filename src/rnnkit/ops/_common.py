@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.ops import varlen
+
 
 @dataclass
 class Layout:
@@ -175,7 +177,15 @@ def _permute(state: tuple, index) -> tuple:
 
 
 def run_fused(kernel, x, weights, state, lengths, lay: Layout, *, dropout, training, batch_first):
-    """Call a torch._VF recurrence (lstm, gru, rnn_tanh, rnn_relu): what torch.nn calls."""
+    """Call a torch._VF recurrence (lstm, gru, rnn_tanh, rnn_relu): what torch.nn calls.
+    Variable lengths on the devices of ``rnnkit.ops.varlen.DEVICES`` run in length segments
+    (from ``varlen.MIN_FUSED_HIDDEN`` hidden units up)."""
+    data = x.data if isinstance(x, PackedSequence) else x
+    if lengths is not None or isinstance(x, PackedSequence):
+        if data.device.type in varlen.DEVICES and lay.hidden_size >= varlen.MIN_FUSED_HIDDEN:
+            return _run_fused_by_length(kernel, x, weights, state, lengths, lay,
+                                        dropout=dropout, training=training,
+                                        batch_first=batch_first)
     hx = state if lay.gates == 4 else state[0]
     args = (weights, lay.has_biases, lay.num_layers, dropout, training, lay.directions == 2)
     if lengths is None and not isinstance(x, PackedSequence):
@@ -192,6 +202,24 @@ def run_fused(kernel, x, weights, state, lengths, lay: Layout, *, dropout, train
         return out, final
     steps = x.shape[1 if batch_first else 0]
     return pad_packed_sequence(out, batch_first, total_length=steps)[0], final
+
+
+def _run_fused_by_length(kernel, x, weights, state, lengths, lay, *, dropout, training,
+                        batch_first):
+    """``run_fused`` for padded or packed variable-length input: torch's fused kernel on the
+    padded segments of each layer and direction, so every call takes its fast padded path."""
+
+    def direction(x, w, s, lengths, reverse):
+        def segment(x, carry, _lengths):
+            hx = tuple(c.unsqueeze(0) for c in carry)
+            out, *final = kernel(x, hx if lay.gates == 4 else hx[0], w, lay.has_biases, 1, 0.0,
+                                 training, False, False)
+            return out, tuple(f.squeeze(0) for f in final)
+
+        return varlen.run_by_length(segment, x, s, lengths, reverse, exact=True)
+
+    return run_layers(direction, x, weights, state, lengths, lay, dropout=dropout,
+                      training=training, batch_first=batch_first)
 
 
 def _pack_like(padded: Tensor, packed: PackedSequence) -> PackedSequence:

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.ops import varlen
 from rnnkit.ops._common import recurrence, run_layers, run_loop
+from rnnkit.ops.varlen import time_reverse
 
 DEFAULT_CHUNK = 32
 DEFAULT_BLOCK = 512
@@ -111,16 +113,6 @@ def g(v: Tensor) -> Tensor:
     return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
 
 
-def time_reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence within its own length (dim 0 is time, dim 1 batch); an involution."""
-    if lengths is None:
-        return x.flip(0)
-    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)
-    last = lengths.to(x.device).unsqueeze(0) - 1
-    index = torch.where(steps <= last, last - steps, steps)
-    return x.gather(0, index.view(*index.shape, *[1] * (x.dim() - 2)).expand_as(x))
-
-
 def scan_sequence(
     projections: Tensor,
     terms,
@@ -168,10 +160,17 @@ def run_scan(terms, x, weights, state, lengths, lay, *, dropout, training, batch
     scan starts from zero without a carry). `terms` maps a direction's projections to
     (log a, log b)."""
 
-    def direction(x, w, s, lengths, reverse):
+    def segment(x, w, s, lengths, reverse=False):
         h, final = scan_sequence(F.linear(x, *w), terms, None if s is None else s[0], lengths,
                                  reverse=reverse, chunk_size=chunk_size, block=block)
         return h, (final,)
+
+    def direction(x, w, s, lengths, reverse):
+        if lengths is None or x.device.type not in varlen.DEVICES:
+            return segment(x, w, s, lengths, reverse)
+        # sequences that have ended drop out of the later segments
+        return varlen.run_by_length(lambda x, s, within: segment(x, w, s, within), x, s,
+                                    lengths, reverse, exact=False)
 
     return run_layers(direction, x, weights, state, lengths, lay, dropout=dropout,
                       training=training, batch_first=batch_first)

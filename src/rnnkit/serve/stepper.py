@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnkit.nn.cuda_graphs import graphed_step
+
 # prompts are read in chunks: the logits of a 100,000-token prompt would otherwise all be held
 _CHUNK = 2048
 
@@ -69,7 +71,9 @@ class TorchStepper:
     def step(self, tokens: np.ndarray, states: list) -> tuple[np.ndarray, list]:
         """One token per row, each row after its own state -> (n, vocab) logits, n new states."""
         token = torch.as_tensor(np.asarray(tokens, dtype=np.int64), device=self.device)
-        logits, state = self.model.step(token, _cat(states))
+        # on CUDA a replayed graph (its outputs are views: _split and _numpy copy them)
+        step = graphed_step(self.model) or self.model.step
+        logits, state = step(token, _cat(states))
         return _numpy(logits), _split(state, len(states))
 
     def state_nbytes(self, state) -> int:
