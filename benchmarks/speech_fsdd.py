@@ -10,13 +10,19 @@ of training for validation (checkpoint choice), so the model trains on index 10-
     decoding, WER over digits (target <= 3%).
 joint (the default): one model trained on the connected utterances and the single training
     recordings together, tested on both (a) and (b).
+loso: leave one speaker out, speaker-independent accuracy. For each of the six speakers, a model
+    trained with the task's defaults (only ``--max-time``, the seed and any ``--set`` changed) on
+    the other five (index 5-49; index 0-4 of those five for validation) is tested on all 500
+    recordings of the sixth; reported per speaker and as the mean. ``--jobs 2 --threads 1`` runs
+    two rotations at a time.
 
 Each part writes its utterances as WAV files plus a CSV manifest to a temporary folder and
 trains with ``rnnkit.tasks.speech.train``, as a user would. Reported: training wall time (with
 feature extraction), test accuracy / WER / CER, and the real-time factor of transcription
 (seconds of compute per second of audio: reading, features, network and decoding).
 
-Usage: .venv/bin/python benchmarks/speech_fsdd.py [--part a|b|both|joint] [--max-time 10m]
+Usage: .venv/bin/python benchmarks/speech_fsdd.py [--part a|b|both|joint|loso] [--max-time 10m]
+       .venv/bin/python benchmarks/speech_fsdd.py --part loso --max-time 6m --jobs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -25,19 +31,22 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from rnnkit import hardware
+
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech" / "fsdd" / \
     "recordings"
 RATE = 8000
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 
 
 def recordings() -> dict[str, list[tuple[Path, str]]]:
@@ -100,7 +109,7 @@ def train_model(name: str, train_rows, val_rows, work: Path, args):
         bidirectional=True, subsample=args.subsample, conv_channels=128, dropout=0.1,
         lm_order=0, batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
         max_time=args.max_time, seed=args.seed, device=args.device, quiet=not args.progress,
-        eval_every=args.eval_every)
+        eval_every=args.eval_every, normalize="global", augment=False)  # as measured before loso
     t0 = time.perf_counter()
     rec = speech.train(train_csv, run_dir, val=val_csv, **settings)
     return rec, time.perf_counter() - t0, _last_step(run_dir)
@@ -126,6 +135,87 @@ def test_model(rec, part: str, train_name: str, train_utts: int, train_s: float,
             "rtf": decode_s / audio_s}
 
 
+def loso_rows(held_out: str) -> dict[str, list[tuple[Path, str]]]:
+    """Train (index 5-49) and validation (index 0-4) recordings of the other speakers, and all
+    recordings of ``held_out`` as the test set."""
+    split: dict[str, list[tuple[Path, str]]] = {"train": [], "val": [], "test": []}
+    for p in sorted(FSDD.glob("*.wav")):
+        digit, speaker, index = p.stem.split("_")
+        part = "test" if speaker == held_out else "val" if int(index) < 5 else "train"
+        split[part].append((p, digit))
+    return split
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set takes KEY=VALUE, found {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except ValueError:
+        return key.replace("-", "_"), value
+
+
+def loso_rotation(speaker: str, opts: dict) -> dict:
+    """Train on the five other speakers with the task's defaults (plus ``opts["set"]``), test on
+    ``speaker``; run in a worker process of its own."""
+    from rnnkit.tasks import speech
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    rows = loso_rows(speaker)
+    work = Path(opts["work"])
+    train_csv = write_manifest(work / f"loso_{speaker}_train.csv", rows["train"])
+    val_csv = write_manifest(work / f"loso_{speaker}_val.csv", rows["val"])
+    run_dir = work / f"run_loso_{speaker}"
+    settings = dict(max_time=opts["max_time"], seed=opts["seed"], device=opts["device"],
+                    quiet=True, **opts["set"])
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    rec = speech.train(train_csv, run_dir, val=val_csv, **settings)
+    train_s = time.perf_counter() - t0
+    hyps = rec.transcribe([p for p, _ in rows["test"]])
+    right = sum(h == d for h, (_, d) in zip(hyps, rows["test"], strict=True))
+    wrong = Counter(f"{d}->{h or '-'}" for h, (_, d) in zip(hyps, rows["test"], strict=True)
+                    if h != d)
+    return {"held_out": speaker, "train_utts": len(rows["train"]), "test_utts": len(hyps),
+            "accuracy": right / len(hyps), "val_cer": rec.metrics["val"]["cer"],
+            "train_s": train_s, "steps": _last_step(run_dir),
+            "load": (load0 + os.getloadavg()[0]) / 2,
+            "confusions": " ".join(f"{k}:{n}" for k, n in wrong.most_common(4))}
+
+
+def run_loso(args) -> list[dict]:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    speakers = args.speakers.split(",") if args.speakers else list(SPEAKERS)
+    unknown = sorted(set(speakers) - set(SPEAKERS))
+    if unknown:
+        raise SystemExit(f"unknown speakers {unknown}; FSDD has {', '.join(SPEAKERS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = {"threads": args.threads, "work": tmp, "max_time": args.max_time,
+                "seed": args.seed, "device": args.device, "set": dict(map(_setting, args.set))}
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(loso_rotation, s, opts) for s in speakers]
+            results = []
+            for f in futures:
+                results.append(f.result())
+                print(json.dumps(results[-1]), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end; settings changed: "
+          f"{opts['set'] or 'none'}, max_time {args.max_time}")
+    print("| held-out speaker | train utts | test utts | accuracy | val CER | train time | steps "
+          "| load |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['held_out']} | {r['train_utts']} | {r['test_utts']} | "
+              f"{100 * r['accuracy']:.2f}% | {100 * r['val_cer']:.2f}% | {r['train_s']:.0f} s | "
+              f"{r['steps']} | {r['load']:.1f} |")
+    mean = sum(r["accuracy"] for r in results) / len(results)
+    print(f"| **mean** | | | **{100 * mean:.2f}%** | | | | |")
+    return results
+
+
 def _last_step(run_dir: Path) -> int | None:
     log = run_dir / "metrics.csv"
     if not log.is_file():
@@ -136,9 +226,15 @@ def _last_step(run_dir: Path) -> int | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=["a", "b", "both", "joint"], default="joint",
+    ap.add_argument("--part", choices=["a", "b", "both", "joint", "loso"], default="joint",
                     help="a: isolated digits; b: connected; both: one model each; joint: one "
-                         "model trained on both kinds, tested on both")
+                         "model trained on both kinds, tested on both; loso: leave one speaker "
+                         "out, the task's default recipe")
+    ap.add_argument("--speakers", default=None, help="loso: the held-out speakers, comma-"
+                    "separated (default: all six)")
+    ap.add_argument("--jobs", type=int, default=1, help="loso: rotations run at the same time")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="loso: a task or trainer setting changed from its default (repeatable)")
     ap.add_argument("--max-time", default="10m", help="training budget per part")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--layers", type=int, default=2)
@@ -163,10 +259,17 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.part == "loso":
+        print(f"FSDD leave one speaker out; {hardware.describe()}; {args.jobs} jobs of "
+              f"{args.threads or torch.get_num_threads()} threads; load average "
+              f"{os.getloadavg()[0]:.1f} at start", flush=True)
+        results = run_loso(args)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
+        return
     split = recordings()
     print(f"FSDD: {len(split['train'])} train / {len(split['val'])} val / {len(split['test'])} "
-          f"test recordings; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"test recordings; {hardware.describe()}; "
           f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,7 +49,7 @@ def test_the_task_takes_its_model_defaults_from_the_model_config():
     cfg = speech.SpeechConfig()
     model = cfg.model_config(input_size=40, vocab_size=5)
     assert model == CTCRecognizerConfig(input_size=40, vocab_size=5)
-    assert (cfg.hidden, model.hidden) == (192, 192)
+    assert (cfg.hidden, model.hidden) == (160, 160)
     custom = speech.SpeechConfig(hidden=7, arch="gru", bidirectional=False).model_config(13, 4)
     assert (custom.hidden, custom.arch, custom.bidirectional, custom.input_size) == \
         (7, "gru", False, 13)
@@ -63,7 +63,7 @@ def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     val = write_set(tmp_path / "data", 12, seed=1, name="val.csv")
     rec = speech.train(train, tmp_path / "run", val=val, n_mels=20, layers=1, hidden=32,
                        conv_channels=32, epochs=12, batch_size=8, lr=1e-2, warmup_steps=0,
-                       spec_augment=False, quiet=True, device="cpu")
+                       spec_augment=False, augment=False, quiet=True, device="cpu")
     assert rec.metrics["val"]["cer"] <= 0.05
     assert (tmp_path / "run" / "errors_val.csv").read_text().count("\n") == 13
     # new recordings, one at another sample rate (resampled on reading)

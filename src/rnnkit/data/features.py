@@ -115,12 +115,21 @@ class Featurizer:
         """How many frames ``n_samples`` samples give (0 when shorter than one window)."""
         return max(0, 1 + (n_samples - self.cfg.n_fft) // self.cfg.hop_length)
 
-    def mel_power(self, samples: torch.Tensor) -> torch.Tensor:
-        """Mel-filtered power spectrogram ``(frames, n_mels)``."""
+    def power(self, samples: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram ``(frames, n_fft // 2 + 1)``."""
         cfg = self.cfg
         spec = torch.stft(samples, cfg.n_fft, cfg.hop_length, cfg.win_length, self.window,
                           center=False, return_complex=True)
-        return (spec.real ** 2 + spec.imag ** 2).T @ self.mel.T
+        return (spec.real ** 2 + spec.imag ** 2).T
+
+    def mel_power(self, samples: torch.Tensor) -> torch.Tensor:
+        """Mel-filtered power spectrogram ``(frames, n_mels)``."""
+        return self.power(samples) @ self.mel.T
+
+    def from_power(self, power: torch.Tensor) -> torch.Tensor:
+        """The features of a power spectrogram (``power``'s output, perhaps altered)."""
+        feats = torch.log(power @ self.mel.T + LOG_FLOOR)
+        return feats @ self.dct.T if self.dct is not None else feats
 
     def __call__(self, samples, name: str = "the audio") -> torch.Tensor:
         samples = torch.as_tensor(samples, dtype=torch.float32)
@@ -128,8 +137,7 @@ class Featurizer:
             raise UserError(f"{name} lasts {len(samples) / self.cfg.sample_rate * 1000:.0f} ms, "
                             f"shorter than one {self.cfg.n_fft / self.cfg.sample_rate * 1000:.0f}"
                             " ms analysis window.")
-        feats = torch.log(self.mel_power(samples) + LOG_FLOOR)
-        return feats @ self.dct.T if self.dct is not None else feats
+        return self.from_power(self.power(samples))
 
 
 def normalize_utterance(feats: torch.Tensor) -> torch.Tensor:

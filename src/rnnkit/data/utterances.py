@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -68,12 +68,15 @@ class SpeechData:
     feats: list[torch.Tensor]  # (frames, dim), not normalised
     ids: list[list[int]]
     source: str
+    audio: list[torch.Tensor] | None = None  # the samples (float16), kept to augment them
 
     @classmethod
     def merge(cls, parts: Sequence[SpeechData]) -> SpeechData:
+        kept = all(p.audio is not None for p in parts)
+        audio = [a for p in parts for a in p.audio or []] if kept else None
         return cls([n for p in parts for n in p.names], [t for p in parts for t in p.texts],
                    [f for p in parts for f in p.feats], [i for p in parts for i in p.ids],
-                   ", ".join(p.source for p in parts))
+                   ", ".join(p.source for p in parts), audio)
 
 
 def _bad(problems: list[str], skip_bad: bool, source: str, total: int, hint: str) -> None:
@@ -86,17 +89,19 @@ def _bad(problems: list[str], skip_bad: bool, source: str, total: int, hint: str
 
 
 def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cfg: ReadOptions,
-              subsample: int, skip_bad: bool | None = None) -> SpeechData:
+              subsample: int, skip_bad: bool | None = None, keep_audio: bool = False
+              ) -> SpeechData:
     """Read, check and featurise every recording of ``source``: bad ones are an error naming
-    the file, or (``skip_bad``, by default ``cfg.skip_bad``) left out with a note."""
+    the file, or (``skip_bad``, by default ``cfg.skip_bad``) left out with a note. With
+    ``keep_audio`` the samples stay too, in half precision (2 bytes a sample)."""
     skip_bad = cfg.skip_bad if skip_bad is None else skip_bad
     utts = read_utterances(source, cfg.lowercase)
-    out = SpeechData([], [], [], [], str(source))
+    out = SpeechData([], [], [], [], str(source), [] if keep_audio else None)
     problems: list[str] = []
     with one_thread():
         for utt in utts:
             try:
-                feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
+                samples, feats, ids, text = _load_one(utt, featurizer, alphabet, cfg, subsample)
             except UserError as e:
                 problems.append(str(e))
                 continue
@@ -106,6 +111,8 @@ def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cf
             out.texts.append(text)
             out.feats.append(feats)
             out.ids.append(ids)
+            if out.audio is not None:
+                out.audio.append(torch.from_numpy(samples).half())
     _bad(problems, skip_bad, str(source), len(utts),
          "pass --skip-bad to leave out bad recordings.")
     if not out.feats:
@@ -114,7 +121,7 @@ def load_data(source: str | Path, featurizer: Featurizer, alphabet: Alphabet, cf
 
 
 def _load_one(utt: Utterance, featurizer: Featurizer, alphabet: Alphabet, cfg: ReadOptions,
-              subsample: int) -> tuple[torch.Tensor, list[int] | None, str]:
+              subsample: int) -> tuple[Any, torch.Tensor, list[int] | None, str]:
     text = utt.transcript
     if not text:
         raise UserError(f"the transcript of {utt.path} is empty.")
@@ -125,7 +132,7 @@ def _load_one(utt: Utterance, featurizer: Featurizer, alphabet: Alphabet, cfg: R
                             f"({unknown!r}); set unknown_chars to drop or skip to go on.")
         if cfg.unknown_chars == "skip":
             _note(f"note: skipped {utt.path}: characters outside the alphabet ({unknown!r}).")
-            return torch.empty(0), None, text
+            return None, torch.empty(0), None, text
         text = " ".join("".join(c for c in text if c in alphabet.index).split())
         if not text:
             raise UserError(f"the transcript of {utt.path} has no character of the alphabet.")
@@ -136,7 +143,7 @@ def _load_one(utt: Utterance, featurizer: Featurizer, alphabet: Alphabet, cfg: R
     if frames < ctc_min_frames(ids):
         raise UserError(f"{utt.path} is too short for its transcript: {frames} output frames "
                         f"for {len(text)} characters.")
-    return feats, ids, text
+    return samples, feats, ids, text
 
 
 def first_sample_rate(utts: list[Utterance], skip_bad: bool) -> int:
@@ -163,8 +170,10 @@ def split(data: SpeechData, fraction: float, seed: int) -> tuple[SpeechData, Spe
     k = max(1, int(round(n * fraction)))
 
     def take(idx: list[int], source: str) -> SpeechData:
+        audio = None if data.audio is None else [data.audio[i] for i in idx]
         return SpeechData([data.names[i] for i in idx], [data.texts[i] for i in idx],
-                          [data.feats[i] for i in idx], [data.ids[i] for i in idx], source)
+                          [data.feats[i] for i in idx], [data.ids[i] for i in idx], source,
+                          audio)
 
     return take(order[k:], data.source), take(order[:k], f"validation split of {data.source}")
 
@@ -182,13 +191,19 @@ class Normalizer:
 
     @classmethod
     def fit(cls, mode: str, feats: Sequence[torch.Tensor]) -> Normalizer:
-        """The statistics of every frame of ``feats`` (used when ``mode`` is global)."""
+        """The statistics of every frame of ``feats`` (used when ``mode`` is global), or, in mode
+        mean, the spread of the frames around their recording's mean."""
+        if mode == "mean":
+            frames = torch.cat([f - f.mean(0) for f in feats])
+            return cls(mode, torch.zeros(frames.shape[1]), frames.std(0))
         frames = torch.cat(list(feats))
         return cls(mode, frames.mean(0), frames.std(0))
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         if self.mode == "utterance":
             return normalize_utterance(feats)
+        if self.mode == "mean":  # the recording's own mean: its level and microphone removed
+            return (feats - feats.mean(0)) / (self.std + 1e-5)
         return (feats - self.mean) / (self.std + 1e-5)
 
     def to_dict(self) -> dict:

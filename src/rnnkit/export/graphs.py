@@ -211,7 +211,8 @@ def speech(p) -> tuple[list[Graph], dict[str, Any]]:
     graphs = [Graph("full", full, ["features", "lengths"], ["log_probs", "out_lengths"],
                     {"features": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
                     lambda b, t, g: (torch.randn(b, t, cfg.input_size, generator=g),
-                                     _lengths(g, b, t)), [(1, 4), (2, 9), (3, 40)],
+                                     _lengths(g, b, t)),
+                    [(1, max(4, cfg.subsample + 1)), (2, max(9, 2 * cfg.subsample + 1)), (3, 40)],
                     # torch.export traces a loop over at least two recurrent steps
                     {"time": cfg.subsample + 1})]
     facts = {"subsample": cfg.subsample, "bidirectional": cfg.bidirectional,

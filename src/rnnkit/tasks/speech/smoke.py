@@ -16,17 +16,19 @@ PITCH = {"a": 500.0, "b": 1100.0, "c": 2000.0}
 TONE_S, GAP_S = 0.08, 0.03
 
 
-def tones(text: str, rate: int = RATE, seed: int = 0) -> np.ndarray:
-    """The samples of ``text`` (symbols a, b, c) at ``rate`` Hz, with a little noise."""
+def tones(text: str, rate: int = RATE, seed: int = 0, *, pitch: float = 1.0, tempo: float = 1.0,
+          level: float = 1.0) -> np.ndarray:
+    """The samples of ``text`` (symbols a, b, c) at ``rate`` Hz, with a little noise. Another
+    "voice": every pitch times ``pitch``, ``tempo`` times as fast, ``level`` times as loud."""
     rng = np.random.default_rng(seed)
-    gap = np.zeros(int(GAP_S * rate), dtype=np.float32)
+    gap = np.zeros(int(GAP_S / tempo * rate), dtype=np.float32)
     parts = [gap]
     for ch in text:
-        t = np.arange(int(TONE_S * rate)) / rate
+        t = np.arange(int(TONE_S / tempo * rate)) / rate
         amp = 0.3 + 0.2 * rng.random()
-        parts += [(amp * np.sin(2 * np.pi * PITCH[ch] * t)).astype(np.float32), gap]
+        parts += [(amp * np.sin(2 * np.pi * PITCH[ch] * pitch * t)).astype(np.float32), gap]
     audio = np.concatenate(parts)
-    return audio + 0.003 * rng.standard_normal(len(audio)).astype(np.float32)
+    return level * (audio + 0.003 * rng.standard_normal(len(audio)).astype(np.float32))
 
 
 def write_set(folder: Path, n: int, seed: int = 0, name: str = "train.csv",

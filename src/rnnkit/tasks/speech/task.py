@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from rnnkit.data.audio import read_utterances
+from rnnkit.data.augment import Augmenter
 from rnnkit.data.bucketing import BucketBatchSampler
 from rnnkit.data.features import FeatureConfig, Featurizer, spec_augment
 from rnnkit.data.padding import pad_batch
@@ -42,6 +43,9 @@ class SpeechTask:
         self.train, self.val, self.seed = train, val, seed
         self.train_x = [normalizer(f) for f in train.feats]
         self.val_x = [normalizer(f) for f in val.feats]
+        augment = cfg.augment_config()
+        self.augmenter = None if augment is None or train.audio is None else \
+            Augmenter(augment, Featurizer(features))
         self.sampler = BucketBatchSampler([len(f) for f in self.train_x], batch_size, seed=seed)
 
     def train_batches(self, epoch: int):
@@ -49,10 +53,14 @@ class SpeechTask:
 
     def collate(self, indices: list[int], generator: torch.Generator | None = None):
         feats = [self.train_x[i] for i in indices]
-        if generator is not None:
+        if generator is not None and self.augmenter is not None:
+            feats = [self.normalizer(self.augmenter(self.train.audio[i], generator))
+                     for i in indices]
+        if generator is not None and self.cfg.spec_augment:
             c = self.cfg
-            feats = [spec_augment(f, generator, c.freq_masks, c.freq_width, c.time_masks,
-                                  c.time_width) for f in feats]
+            width = c.freq_width if c.freq_width is not None else max(1, self.features.dim // 5)
+            feats = [spec_augment(f, generator, c.freq_masks, width, c.time_masks, c.time_width)
+                     for f in feats]
         x, lengths = pad_batch(feats)
         y, y_lengths = pad_targets([self.train.ids[i] for i in indices])
         return x, lengths, y, y_lengths
@@ -76,13 +84,14 @@ class SpeechTask:
 
 
 class _Epoch(SamplerEpoch):
-    """An epoch whose batches get SpecAugment masks when ``spec_augment`` is on."""
+    """An epoch whose recordings are changed (``augment``) and masked (``spec_augment``)."""
 
     def __iter__(self):
         task = self.task
         for b, indices in enumerate(task.sampler.batches(self.epoch)):
             g = None
-            if task.cfg.spec_augment:  # masks drawn from (seed, epoch, batch): same on resume
+            if task.cfg.spec_augment or task.augmenter is not None:
+                # every draw from (seed, epoch, batch): the same on resume
                 g = torch.Generator().manual_seed((task.seed * 1_000_003 + self.epoch) * 100_003
                                                   + b)
             yield task.collate(indices, g)
@@ -108,12 +117,13 @@ def build(cfg: SpeechConfig, batch_size: int, seed: int = 0, saved: dict | None 
         raise UserError(f"the transcripts of {cfg.data} are all empty.")
     alphabet = Alphabet(chars)
     featurizer = Featurizer(features)
-    train = load_data(cfg.data, featurizer, alphabet, cfg, cfg.subsample)
+    train = load_data(cfg.data, featurizer, alphabet, cfg, cfg.subsample,
+                      keep_audio=cfg.augment)
     if cfg.val is not None:
         val = load_data(cfg.val, featurizer, alphabet, cfg, cfg.subsample)
     else:
         train, val = split(train, cfg.val_fraction, seed)
-    normalizer = Normalizer.fit(cfg.normalize, train.feats)
+    normalizer = Normalizer.fit(cfg.normalize_mode(), train.feats)
     lm = CharNgramLM.train(train.ids, alphabet.vocab_size, cfg.lm_order) if cfg.lm_order else None
     model_cfg = CTCRecognizerConfig.from_dict(saved["model"]) if saved is not None else \
         cfg.model_config(features.dim, alphabet.vocab_size)
