@@ -22,7 +22,7 @@ SETTINGS: dict[str, Any] = {
 
 
 def plot_posteriors(recognizer, audio: np.ndarray, said: str, path: str | Path) -> Path:
-    """The recording's (normalised) log-mel features above what the recogniser emits at each
+    """The recording's (normalised) features above what the recogniser emits at each
     step: every digit's CTC probability, the blank's dashed, and the greedy transcript."""
     import matplotlib
 
@@ -39,7 +39,8 @@ def plot_posteriors(recognizer, audio: np.ndarray, said: str, path: str | Path) 
     chars = recognizer.alphabet.chars
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
     top.imshow(feats.T.numpy(), origin="lower", aspect="auto", cmap="magma")
-    top.set_ylabel("mel band")
+    kind = recognizer.config.get("speech", {}).get("features", "logmel")
+    top.set_ylabel("MFCC" if kind == "mfcc" else "mel band")
     top.set_title(f"a voice never heard in training said {said!r}; recognised {heard!r}")
     bottom.plot(steps, probs[:, 0], color="grey", linestyle="--", linewidth=1, label="blank")
     colours = {}
