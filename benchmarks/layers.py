@@ -8,6 +8,9 @@ run (interleaved repeats, medians).
 - the plain-loop reference against the fast path (reported);
 - streaming: a 2-layer LSTM (input = hidden = 512, batch 1) through ``step`` against torch.nn.LSTM
   called one step at a time: target >= 5x and >= 2,500 steps/s in float32; bfloat16 reported;
+  and against its floor, the time to read the weights once (one ``sum`` over the same bytes, for
+  the float32 and the bf16 weights): a step reads every weight, so it cannot be faster (target
+  >= 50%);
 - the MinGRU scan rows from ``benchmarks/scan.py`` (``bench_scan()``).
 """
 
@@ -17,15 +20,14 @@ import argparse
 import importlib.util
 import inspect
 import os
-import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
 import rnnkit.nn as rn
+from rnnkit import hardware
 
 
 class Rows(list):
@@ -116,6 +118,11 @@ def bench_streaming(repeats, inner, rows):
     low.load_state_dict(ours.state_dict())
     x = torch.randn(1, 512)
     states = {"torch": None, "fp32": None, "bf16": None}
+    # the floor: the weights' bytes read once, as one contiguous buffer (in cache if they fit),
+    # summed as float32 words either way (torch's bf16 sum converts, and is slower than a read)
+    flat = {dtype: torch.cat([p.detach().flatten() for p in m.parameters()])
+            for dtype, m in ((torch.float32, ours), (torch.bfloat16, low))}
+    words = {dtype: f.view(torch.float32) for dtype, f in flat.items()}
 
     def stepper(name, fn):
         def run():
@@ -129,6 +136,8 @@ def bench_streaming(repeats, inner, rows):
                 "torch": stepper("torch", lambda s: theirs(x.unsqueeze(0), s)),
                 "fp32": stepper("fp32", lambda s: ours.step(x, s)),
                 "bf16": stepper("bf16", lambda s: low.step(x.bfloat16(), s)),
+                "read fp32": words[torch.float32].sum,
+                "read bf16": words[torch.bfloat16].sum,
             },
             repeats,
             inner,
@@ -154,6 +163,12 @@ def bench_streaming(repeats, inner, rows):
             "(reported)",
         )
     )
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        mb = flat[dtype].numel() * flat[dtype].element_size() / 1e6
+        read = t[f"read {name}"]
+        rows.append((f"LSTM stream step {name}", f"weight read once ({mb:.1f} MB)",
+                     f"{read * 1e6:.0f} us ({mb / 1e3 / read:.0f} GB/s)",
+                     f"{t[name] * 1e6:.0f} us", f"{read / t[name]:.0%} of floor", ">= 50%"))
 
 
 def bench_scan_rows(quick: bool) -> list:
@@ -167,22 +182,6 @@ def bench_scan_rows(quick: bool) -> list:
     takes_quick = "quick" in inspect.signature(module.bench_scan).parameters
     result = module.bench_scan(quick=quick) if takes_quick else module.bench_scan()
     return list(result or [])
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in lscpu.splitlines()
-            if line.startswith("Model name")
-        )
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown cpu"
-    return (
-        f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"python {platform.python_version()}"
-    )
 
 
 def print_table(header, rows) -> None:
@@ -203,7 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; load average at start {os.getloadavg()[0]:.1f}")
+    print(f"machine: {hardware.describe()}; load average at start {os.getloadavg()[0]:.1f}")
     rows = Rows()
     bench_training(
         [64] if args.quick else [64, 256, 1024],

@@ -73,7 +73,8 @@ class TrainConfig:
     seed: int = setting(0, "Random seed.")
     deterministic: bool = setting(False, "Deterministic algorithms only (slower).")
     precision: str = setting(
-        "auto", "auto (bf16 autocast on a CUDA GPU with bf16, fp32 otherwise), fp32 or bf16.")
+        "auto", "auto (bf16 autocast on a CUDA GPU with bf16, and on a CPU with bf16 matrix "
+        "instructions where a short probe finds it faster; fp32 otherwise), fp32 or bf16.")
     device: str = setting("auto", "auto (a CUDA GPU when there is one), cpu, cuda or cuda:N.")
     quiet: bool = setting(False, "No progress bar or epoch lines.")
 

@@ -23,15 +23,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 when asked for, or with ``"auto"`` on a GPU that supports it; else None (fp32)."""
-    if precision == "bf16" or (
-        precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    ):
-        return torch.bfloat16
-    return None  # on a 2-core CPU bf16 autocast gave LSTM/GRU training no consistent speed-up
-
-
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """Autocast to ``dtype`` on ``device``; nothing when ``dtype`` is None."""
     if dtype is None:

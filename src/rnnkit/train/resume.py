@@ -82,6 +82,7 @@ class SaveAndResume:
             return None
         path = self.run_dir / ckpt.CHECKPOINTS / name
         config = ckpt.read_config(path)
+        self._saved_precision = config.get("precision")
         if config.get("task") != self.config_json.get("task"):
             raise UserError(f"{self.run_dir} holds a run of task {config.get('task')!r}, "
                             f"not {self.config_json.get('task')!r}; it cannot be resumed here.")

@@ -22,10 +22,11 @@ from rnnkit.errors import UserError
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import distributed
 from rnnkit.train.config import TrainConfig
-from rnnkit.train.device import autocast, autocast_dtype, resolve_device, to_device
+from rnnkit.train.device import autocast, resolve_device, to_device
 from rnnkit.train.interrupt import CtrlC
 from rnnkit.train.metrics_log import MetricsLog, NoLog
 from rnnkit.train.optimizer import build_optimizer
+from rnnkit.train.precision import Precision, choose, probe_task
 from rnnkit.train.progress import Progress
 from rnnkit.train.protocol import TrainTask
 from rnnkit.train.reproducibility import seed_everything, set_deterministic
@@ -76,7 +77,8 @@ class Trainer(SaveAndResume):
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.cfg.device)
         self.group = distributed.Group()
-        self.autocast_dtype = autocast_dtype(self.cfg.precision, self.device)
+        self.precision: Precision | None = None  # decided in fit
+        self._saved_precision: dict[str, Any] | None = None  # a resumed run's choice
         self.step = 0
         self.epoch = 0
         self.batch_index = 0  # batches of the current epoch already trained on
@@ -148,6 +150,7 @@ class Trainer(SaveAndResume):
                 raise UserError(f"{self.run_dir} already holds a training run; resume it with "
                                 "--resume or choose another output directory.")
             seed_everything(cfg.seed)
+        self._choose_precision(resumed is not None)
         # the replica starts from rank 0's weights, once every rank has built or restored them
         self.net = distributed.wrap(self.model, self.device) if self.group.active else self.model
         if self.group.main:
@@ -156,6 +159,7 @@ class Trainer(SaveAndResume):
         else:
             self.log = NoLog()
         self.progress = Progress(cfg.quiet or not self.group.main, self.total_steps, self.step)
+        self.progress.line(self.precision.line())
         if resumed:
             self.progress.line(f"resuming from {resumed} (step {self.step}, epoch "
                                f"{self.epoch + 1}, batch {self.batch_index})")
@@ -373,8 +377,22 @@ class Trainer(SaveAndResume):
                 totals.append(self.cfg.epochs * len(batches))
         return min(totals) if totals else None
 
+    def _choose_precision(self, resumed: bool) -> None:
+        """Rank 0 decides (a probe under ``auto`` on a fresh run) and every rank follows; the
+        choice goes into config.json."""
+        choice = None
+        if self.group.main:
+            choice = choose(self.cfg.precision, self.device, saved=self._saved_precision,
+                            resumed=resumed, deterministic=self.cfg.deterministic,
+                            model=self.model,
+                            probe=lambda: probe_task(self.model, self.task, self.device))
+        if self.group.active:
+            choice = distributed.broadcast(choice)
+        self.precision = choice
+        self.config_json["precision"] = choice.to_json()
+
     def _autocast(self):
-        return autocast(self.device, self.autocast_dtype)
+        return autocast(self.device, self.precision.dtype if self.precision else None)
 
 
 def _fmt(metrics: dict[str, float]) -> str:
