@@ -19,6 +19,7 @@ import numpy as np
 
 from rnnkit.errors import UserError, require
 from rnnkit.export.sampling import sample_next
+from rnnkit.models.sampling_checks import check_sampling
 
 EXPORT_FILE = "export.json"
 BATCH = 256  # texts per classification run, as the PyTorch predictor
@@ -42,21 +43,6 @@ class Graphs:
     def run(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
         names = self.meta["graphs"][name]["inputs"]
         return self.sessions[name].run(None, dict(zip(names, inputs, strict=True)))
-
-
-def _check_sampling(length: int, temperature: float, top_k: int | None, top_p: float | None,
-                    samples: int) -> None:
-    """The PyTorch predictor's sampling checks (rnnkit.models.sampling imports torch)."""
-    if length < 0:
-        raise UserError(f"the length must be zero or more tokens, got {length}")
-    if temperature < 0:
-        raise UserError(f"the temperature must be zero (greedy) or more, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise UserError(f"top-k must be at least 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise UserError(f"top-p must be in (0, 1], got {top_p}")
-    if samples < 1:
-        raise UserError(f"the number of samples must be at least 1, got {samples}")
 
 
 class OnnxTextGenerator:
@@ -106,7 +92,7 @@ class OnnxTextGenerator:
                  on_text: Callable[[int, str], None] | None = None) -> str | list[str]:
         """As ``TextGenerator.generate``; sampling draws from numpy's generator, so only greedy
         decoding (temperature 0) gives the PyTorch predictor's exact text."""
-        _check_sampling(length, temperature, top_k, top_p, samples)
+        check_sampling(length, temperature, top_k, top_p, samples)
         if not prompt:
             raise UserError("the prompt is empty; give at least one character to start from")
         ids = self.encode(prompt)
