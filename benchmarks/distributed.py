@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import csv
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -30,18 +29,13 @@ from pathlib import Path
 
 import torch
 
+from rnnkit import hardware
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text" / "tinyshakespeare.txt"
 
 
 def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    model = fields.get("Model name", platform.processor() or "unknown cpu").strip()
-    flags = [f for f in fields.get("Flags", "").split() if f.startswith(("avx", "amx", "fma"))]
-    load = os.getloadavg()[0]
-    return (f"{model}, {os.cpu_count()} cores, flags {' '.join(flags) or 'none'}; torch "
-            f"{torch.__version__}, python {platform.python_version()}; load average at start "
-            f"{load:.1f}")
+    return f"{hardware.describe()}; load average at start {os.getloadavg()[0]:.1f}"
 
 
 def corpus(folder: Path) -> Path:

@@ -35,6 +35,17 @@ class SeriesSpec:
     def scaler(self, which: str) -> Scaler:
         return Scaler.from_dict(self.scalers[which])
 
+    def series_of(self, df: pd.DataFrame) -> S.Series:
+        """A user's frame (wide or long) prepared as the series this spec was trained on."""
+        wide, time_col = to_wide(df, self.time_col, self.id_col, self.value_col)
+        if (time_col is None) != (self.time_col is None):
+            raise UserError(f"the model was trained on data "
+                            f"{'with' if self.time_col else 'without'} the time column "
+                            f"{self.time_col!r}; the data given has "
+                            f"{'none' if time_col is None else repr(time_col)}.")
+        columns = self.targets + self.past + self.future
+        return S.prepare(wide, columns, self.targets, time_col, self.freq, self.fill)
+
 
 def to_wide(df: pd.DataFrame, time_col: str | None, id_col: str | None,
             value_col: str | None) -> tuple[pd.DataFrame, str | None]:

@@ -237,20 +237,6 @@ class OnnxForecaster:
         self.spec = SeriesSpec(**self.config["data"])
         self.metrics: dict[str, Any] = {}
 
-    def _series(self, df):
-        from rnnkit.data import series as S
-        from rnnkit.data.series_inputs import to_wide
-
-        spec = self.spec
-        wide, time_col = to_wide(df, spec.time_col, spec.id_col, spec.value_col)
-        if (time_col is None) != (spec.time_col is None):
-            raise UserError(f"the model was trained on data "
-                            f"{'with' if spec.time_col else 'without'} the time column "
-                            f"{spec.time_col!r}; the data given has "
-                            f"{'none' if time_col is None else repr(time_col)}.")
-        columns = spec.targets + spec.past + spec.future
-        return S.prepare(wide, columns, spec.targets, time_col, spec.freq, spec.fill)
-
     def _point_and_bounds(self, out: np.ndarray):
         head, qs = self.facts["head"], self.facts["quantiles"]
         point = out[..., qs.index(0.5)] if head == "quantile" else out[..., 0]
@@ -277,7 +263,7 @@ class OnnxForecaster:
             return data if isinstance(data, pd.DataFrame) else S.read_table(data)
 
         spec = self.spec
-        series = self._series(frame_of(df))
+        series = self.spec.series_of(frame_of(df))
         if len(series.frame) < spec.lookback:
             raise UserError(f"the data has {len(series.frame)} rows, fewer than the lookback "
                             f"{spec.lookback} the model reads.")

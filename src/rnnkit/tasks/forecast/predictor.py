@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from rnnkit.data import series as S
-from rnnkit.data.series_inputs import Arrays, SeriesSpec, future_covariates, to_wide
+from rnnkit.data.series_inputs import Arrays, SeriesSpec, future_covariates
 from rnnkit.data.windows import split_points, window_starts
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as M
@@ -42,17 +42,6 @@ class TrainedForecaster:
     @property
     def module(self) -> torch.nn.Module:
         return self.model
-
-    def _series(self, df: pd.DataFrame) -> S.Series:
-        spec = self.spec
-        wide, time_col = to_wide(df, spec.time_col, spec.id_col, spec.value_col)
-        if (time_col is None) != (spec.time_col is None):
-            raise UserError(f"the model was trained on data "
-                            f"{'with' if spec.time_col else 'without'} the time column "
-                            f"{spec.time_col!r}; the data given has "
-                            f"{'none' if time_col is None else repr(time_col)}.")
-        columns = spec.targets + spec.past + spec.future
-        return S.prepare(wide, columns, spec.targets, time_col, spec.freq, spec.fill)
 
     def _run(self, y: np.ndarray, past: np.ndarray, known: np.ndarray, starts: np.ndarray
              ) -> np.ndarray:
@@ -91,7 +80,7 @@ class TrainedForecaster:
         ``future`` holds the known future covariates for those steps (time column + columns).
         Either may be a frame or a CSV / Parquet file."""
         spec = self.spec
-        series = self._series(as_frame(df))
+        series = self.spec.series_of(as_frame(df))
         if len(series.frame) < spec.lookback:
             raise UserError(f"the data has {len(series.frame)} rows, fewer than the lookback "
                             f"{spec.lookback} the model reads.")
@@ -118,7 +107,7 @@ class TrainedForecaster:
         date; default the split the model was trained with). ``scaled`` reports errors in the
         scaled units (z-scores for the standard scaler), as the long-horizon benchmarks do."""
         spec = self.spec
-        series = self._series(as_frame(df))
+        series = self.spec.series_of(as_frame(df))
         arrays = Arrays(series, spec)
         n = len(arrays)
         if start is None:
@@ -163,7 +152,7 @@ class TrainedForecaster:
         """History (the last few horizons), forecast and intervals, one panel per target."""
         from rnnkit.tasks.forecast.plots import plot_forecast
 
-        history = self._series(as_frame(df)).frame[self.spec.targets]
+        history = self.spec.series_of(as_frame(df)).frame[self.spec.targets]
         return plot_forecast(history, forecast, self.spec.targets, self.spec.horizon,
                              self.spec.time_col or "step", path)
 
