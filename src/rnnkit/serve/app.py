@@ -48,8 +48,8 @@ def create_app(models: dict[str, Path], *, limits: Limits = Limits(), engine: st
         raise ValueError(f"engine must be one of {ENGINES}, found {engine!r}")
     state = ServerState(limits=limits, metrics=Metrics(), engine=engine, device=device,
                         sessions=Sessions(limits.session_ttl_s, limits.max_sessions,
-                                          limits.max_session_bytes))
-    state.extras["batch_window_s"] = batch_window_s
+                                          limits.max_session_bytes),
+                        batch_window_s=batch_window_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -54,6 +54,7 @@ class ServerState:
     ready: bool = False
     load_error: str | None = None  # why loading failed; /health says it
     inflight: int = 0
+    batch_window_s: float = 0.0  # how long a classification waits for others to join its batch
     extras: dict[str, Any] = field(default_factory=dict)  # per-model helpers (batchers, engines)
 
 

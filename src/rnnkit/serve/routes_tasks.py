@@ -58,7 +58,7 @@ def _batcher(state: ServerState, served: Served) -> Batcher:
         async def run(texts: list[str]) -> list[dict]:
             return await run_model(state, served, served.predictor.predict, texts)
 
-        state.extras[key] = Batcher(run, state.extras.get("batch_window_s", 0.0),
+        state.extras[key] = Batcher(run, state.batch_window_s,
                                     max_items=state.limits.max_texts,
                                     on_batch=lambda n: state.metrics.batch(served.name, n))
     return state.extras[key]
