@@ -22,6 +22,20 @@ from rnnkit.tasks import registry
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+
+def _fsdd(folder: Path) -> dict:
+    """FSDD's manifests (recordings 5-49 of each digit and speaker to train, 0-4 to validate)."""
+    rows: dict[str, list[str]] = {"train": [], "val": []}
+    for p in sorted((DATA / "speech" / "fsdd" / "recordings").glob("*.wav")):
+        digit, _speaker, index = p.stem.split("_")
+        rows["val" if int(index) < 5 else "train"].append(f"{p},{digit}")
+    paths = {}
+    for name, lines in rows.items():
+        paths[name] = folder / f"fsdd_{name}.csv"
+        paths[name].write_text("path,transcript\n" + "\n".join(lines) + "\n")
+    return {"data": str(paths["train"]), "val": str(paths["val"])}
+
+
 # the task's data on the quick benchmark settings, and the validation metrics worth comparing
 TASKS = {
     "textgen": ({"data": [str(DATA / "text" / "tinyshakespeare.txt")], "eval_tokens": 20_000},
@@ -37,11 +51,14 @@ TASKS = {
     "forecast": ({"data": str(DATA / "timeseries" / "ETTh1.csv"), "target": "OT",
                   "val": "2880", "test": "2880", "calendar": "none"},
                  ("val_loss", "val_mse", "val_mae")),
+    "speech": (_fsdd, ("val_loss", "val_cer")),  # FSDD, isolated digits
 }
 
 
 def run(task: str, precision: str, steps: int, out: Path) -> tuple[dict, float, dict]:
     settings, _ = TASKS[task]
+    if callable(settings):
+        settings = settings(out.parent)
     spec = registry.get(task)
     train_cfg, cfg = spec.configs({**settings, "max_steps": steps, "seed": 0, "quiet": True,
                                    "precision": precision, "eval_every": steps})

@@ -178,9 +178,10 @@ def loso_rotation(speaker: str, opts: dict) -> dict:
     right = sum(h == d for h, (_, d) in zip(hyps, rows["test"], strict=True))
     wrong = Counter(f"{d}->{h or '-'}" for h, (_, d) in zip(hyps, rows["test"], strict=True)
                     if h != d)
+    used = json.loads((run_dir / "config.json").read_text()).get("precision", {}).get("used")
     return {"held_out": speaker, "train_utts": len(rows["train"]), "test_utts": len(hyps),
             "accuracy": right / len(hyps), "val_cer": rec.metrics["val"]["cer"],
-            "train_s": train_s, "steps": _last_step(run_dir),
+            "train_s": train_s, "steps": _last_step(run_dir), "precision": used,
             "load": (load0 + os.getloadavg()[0]) / 2,
             "confusions": " ".join(f"{k}:{n}" for k, n in wrong.most_common(4))}
 
