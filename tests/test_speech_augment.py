@@ -13,10 +13,13 @@ from rnnkit.data.augment import (
     add_noise,
     add_reverb,
     colour,
+    shape_frequencies,
     stretch_time,
+    vary_tempo,
     warp_frequencies,
 )
 from rnnkit.data.features import FeatureConfig, Featurizer
+from rnnkit.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RATE = 8000
@@ -130,3 +133,46 @@ def test_training_batches_are_changed_the_same_way_on_every_run(tmp_path):
     assert clean.shape[0] == a.shape[0] and not torch.equal(a, again)
     assert not torch.equal(clean[:, :min(clean.shape[1], a.shape[1])],
                            a[:, :min(clean.shape[1], a.shape[1])])
+
+
+def test_tempo_changes_local_rate_but_keeps_length_ends_and_order():
+    g = torch.Generator().manual_seed(3)
+    ramp = torch.arange(60, dtype=torch.float32)[:, None].repeat(1, 4)  # frame i holds i
+    assert torch.equal(vary_tempo(ramp, g, 0.0), ramp)
+    out = vary_tempo(ramp, g, 0.3)
+    assert out.shape == ramp.shape
+    assert float(out[0, 0]) == 0 and float(out[-1, 0]) == pytest.approx(59, abs=1e-4)
+    steps = out[1:, 0] - out[:-1, 0]  # the local read rate
+    assert float(steps.min()) > 0  # monotone: nothing is played backwards
+    assert float(steps.max() - steps.min()) > 0.1  # and not one uniform rate
+    assert float(steps.max()) < 1.3 / 0.7 + 1e-4
+
+
+def test_shape_moves_formants_within_their_knot_spacing_and_keeps_the_ends():
+    g = torch.Generator().manual_seed(1)
+    bins = 129
+    ramp = torch.arange(bins, dtype=torch.float32)[None].repeat(3, 1)  # bin f holds f
+    assert torch.equal(shape_frequencies(ramp, g, 0.0), ramp)
+    moved = []
+    for _ in range(20):
+        out = shape_frequencies(ramp, g, 0.25)
+        assert out.shape == ramp.shape
+        assert float(out[0, 0]) == 0 and float(out[0, -1]) == pytest.approx(bins - 1)
+        assert float((out[0, 1:] - out[0, :-1]).min()) >= 0  # monotone
+        # each output bin reads from at most a quarter knot spacing away
+        assert float((out[0] - ramp[0]).abs().max()) <= 0.25 * (bins - 1) / 4 + 1e-3
+        moved.append(float((out[0] - ramp[0]).abs().max()))
+    assert max(moved) > 2.0
+
+
+def test_tempo_and_shape_are_part_of_the_augmenter():
+    f = Featurizer(FeatureConfig(sample_rate=RATE))
+    x = tone(500.0)
+    plain = Augmenter(AugmentConfig(speed=0, warp=0, gain_db=0, noise=0, reverb=0, eq_db=0), f)
+    bent = Augmenter(AugmentConfig(speed=0, warp=0, gain_db=0, noise=0, reverb=0, eq_db=0,
+                                   tempo=0.3, shape=0.3), f)
+    a = plain(x, torch.Generator().manual_seed(0))
+    b = bent(x, torch.Generator().manual_seed(0))
+    assert a.shape == b.shape and not torch.allclose(a, b)
+    with pytest.raises(UserError, match="tempo"):
+        AugmentConfig(tempo=0.6)

@@ -8,6 +8,11 @@ recording is changed on the fly, differently in every epoch, before its features
   resampling each recording with its own ratio);
 - warp: the frequency axis stretched or squeezed (vocal tract length perturbation, Jaitly and
   Hinton 2013), which moves formants and pitch and keeps the tempo;
+- tempo: some stretches of the recording slower, others faster (a smooth random rate around the
+  recording's), as one speaker draws out a vowel another clips;
+- shape: the frequency axis bent by a smooth random monotone map (band knots moved by up to
+  +- shape of their spacing), which moves formants apart or together, as another vocal tract
+  shape or accent would; the warp above moves them all by one factor;
 - gain: louder or quieter;
 - noise: white noise at a random signal-to-noise ratio;
 - reverb: convolved with a made-up room response (the direct sound and an exponentially decaying
@@ -50,9 +55,11 @@ class AugmentConfig:
     reverb: float = 0.3  # probability of reverberation
     eq_db: float = 6.0  # the random response stays within +- eq_db
     band: float = 0.0  # probability of random band edges
+    tempo: float = 0.0  # local rates drawn from 1 +- tempo
+    shape: float = 0.0  # frequency knots moved by up to +- shape of their spacing
 
     def __post_init__(self):
-        for name in ("speed", "warp"):
+        for name in ("speed", "warp", "tempo", "shape"):
             if not 0 <= getattr(self, name) < 0.5:
                 raise UserError(f"{name} must be at least 0 and below 0.5, found "
                                 f"{getattr(self, name)}.")
@@ -115,6 +122,46 @@ def warp_frequencies(power: torch.Tensor, alpha: float) -> torch.Tensor:
     return power[:, low] * (1 - w) + power[:, low + 1] * w
 
 
+def _interpolate_rows(x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` at fractional positions ``source`` (linear interpolation)."""
+    top = len(x) - 1
+    low = source.floor().clamp(0, max(top - 1, 0)).long()
+    high = (low + 1).clamp(max=top)
+    w = (source - low).clamp(0, 1)[:, None]
+    return x[low] * (1 - w) + x[high] * w
+
+
+def vary_tempo(power: torch.Tensor, g: torch.Generator, amount: float, knots: int = 4
+               ) -> torch.Tensor:
+    """A spectrogram ``(frames, bins)`` read at a smooth random rate (``knots`` rates in
+    1 +- amount, linear between them), rescaled to keep the number of frames."""
+    frames = len(power)
+    if frames < 3:
+        return power
+    rates = 1 + (torch.rand(knots, generator=g) * 2 - 1) * amount
+    rate = F.interpolate(rates[None, None], size=frames - 1, mode="linear",
+                         align_corners=True)[0, 0]
+    source = torch.cat([torch.zeros(1), rate.cumsum(0)])
+    return _interpolate_rows(power, source * (frames - 1) / source[-1])
+
+
+def shape_frequencies(power: torch.Tensor, g: torch.Generator, amount: float, knots: int = 3
+                      ) -> torch.Tensor:
+    """A power spectrogram with its frequency axis bent: ``knots`` evenly spaced interior
+    frequencies each moved by up to +- amount of their spacing (ends fixed, monotone, linear
+    between knots)."""
+    top = power.shape[1] - 1
+    spacing = top / (knots + 1)
+    at = torch.arange(knots + 2, dtype=torch.float32) * spacing
+    moved = at.clone()
+    moved[1:-1] += (torch.rand(knots, generator=g) * 2 - 1) * amount * spacing
+    f = torch.arange(top + 1, dtype=torch.float32)
+    # output bin f reads the input at the inverse of the knot map (moved -> at)
+    k = (torch.searchsorted(moved, f, right=True) - 1).clamp(0, knots)
+    source = at[k] + (f - moved[k]) * spacing / (moved[k + 1] - moved[k])
+    return _interpolate_rows(power.T, source.clamp(0, top)).T
+
+
 def colour(power: torch.Tensor, g: torch.Generator, eq_db: float) -> torch.Tensor:
     """A power spectrogram through a random smooth response (three cosines across the band,
     together within ``+- eq_db``)."""
@@ -159,6 +206,10 @@ class Augmenter:
             alpha *= _uniform(g, 1 - c.warp, 1 + c.warp)
         if alpha != 1:
             power = warp_frequencies(power, alpha)
+        if c.tempo:
+            power = vary_tempo(power, g, c.tempo)
+        if c.shape:
+            power = shape_frequencies(power, g, c.shape)
         if c.eq_db:
             power = colour(power, g, c.eq_db)
         if c.band and _uniform(g, 0, 1) < c.band:

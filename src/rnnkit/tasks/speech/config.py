@@ -66,6 +66,10 @@ class SpeechConfig:
     # 69% with +-20% / +-25% (one rotation, BENCHMARKS.md)
     speed: float = setting(0.15, "Speed perturbation: tempo and pitch by up to +- this share.")
     warp: float = setting(0.2, "Frequency warp (vocal tract length) by up to +- this share.")
+    tempo: float = setting(0.0, "Local tempo changes: stretches of a recording faster or slower "
+                           "by up to +- this share.")
+    shape: float = setting(0.0, "Formant shifts: the frequency axis bent by a smooth random map "
+                           "(knots moved by up to +- this share of their spacing).")
     gain_db: float = setting(20.0, "Loudness changed by up to +- this many dB.")
     noise: float = setting(0.5, "Share of training recordings with added white noise.")
     snr_db: float = setting(10.0, "Lowest signal-to-noise ratio of that noise, in dB (up to 40).")
@@ -121,7 +125,8 @@ class SpeechConfig:
             return None
         return AugmentConfig(speed=self.speed, warp=self.warp, gain_db=self.gain_db,
                              noise=self.noise, snr_db=self.snr_db, reverb=self.reverb,
-                             eq_db=self.eq_db, band=self.band)
+                             eq_db=self.eq_db, band=self.band, tempo=self.tempo,
+                             shape=self.shape)
 
     def feature_config(self, sample_rate: int) -> FeatureConfig:
         return FeatureConfig(sample_rate=sample_rate, kind=self.features, n_mels=self.n_mels,
