@@ -56,4 +56,10 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    try:
+        code = run()
+    except distributed.WorkerDone as done:  # a rank other than 0, its part of training over
+        code = done.code
+    if distributed.joined():
+        distributed.end_process(code)
+    sys.exit(code)

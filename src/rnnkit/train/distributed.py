@@ -104,9 +104,26 @@ def _attempt_store(group: Group):
     return PrefixStore(f"rnnkit/attempt-{attempt}", store)
 
 
+def joined() -> bool:
+    """Whether this process has joined a job's process group."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def _leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_process(code: int) -> None:
+    """End a process of a torchrun job with ``code``: the exit handlers run (the process group
+    is destroyed), then the interpreter's finalization is skipped. There objects still holding
+    the group (a DDP replica) would be freed with gloo's threads alive, which aborts the
+    process now and then (SIGABRT, "terminate called without an active exception") and fails
+    a job whose training had succeeded."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def barrier() -> None:
