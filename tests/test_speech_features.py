@@ -1,5 +1,7 @@
 """Speech features against librosa, resampling, streaming featurisation and SpecAugment."""
 
+import math
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -127,3 +129,25 @@ def test_read_chunks_cut_the_recording_in_order(tmp_path):
     np.testing.assert_array_equal(np.concatenate(chunks), read_audio(tmp_path / "a.wav", 8000))
     with pytest.raises(ValueError, match="chunk length must be positive"):
         read_chunks(tmp_path / "a.wav", 8000, 0)
+
+
+def test_range_floor_makes_clean_and_noisy_pauses_alike():
+    rate = 8000
+    t = torch.arange(rate // 2) / rate
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t)
+    gap = torch.zeros(rate // 4)
+    clean = torch.cat([gap, tone, gap])
+    hiss = torch.cat([gap + 1e-2 * torch.randn(len(gap), generator=torch.Generator()
+                                                  .manual_seed(0)), tone, gap])
+    plain = Featurizer(FeatureConfig(sample_rate=rate))
+    floored = Featurizer(FeatureConfig(sample_rate=rate, range_db=40.0))
+    nepers = 40.0 * math.log(10) / 10  # 40 dB in natural-log units
+    for x in (clean, hiss):
+        f = floored(x)
+        assert float(f.max() - f.min()) <= nepers + 1e-4
+    # without the floor digital silence sits far below the hiss; with it both pauses are alike
+    assert float(plain(hiss)[:5].mean() - plain(clean)[:5].mean()) > 5
+    assert float((floored(hiss)[:5] - floored(clean)[:5]).abs().mean()) < 0.1
+    # loud parts are untouched
+    mid = slice(len(plain(clean)) // 2 - 2, len(plain(clean)) // 2 + 2)
+    assert torch.allclose(floored(clean)[mid].max(1).values, plain(clean)[mid].max(1).values)

@@ -29,6 +29,7 @@ class FeatureConfig:
     hop_ms: float = 10.0
     fmin: float = 0.0
     fmax: float | None = None  # None: half the sample rate
+    range_db: float | None = None  # mel energies floored this far below the recording's peak
 
     def __post_init__(self):
         if self.kind not in ("logmel", "mfcc"):
@@ -128,7 +129,10 @@ class Featurizer:
 
     def from_power(self, power: torch.Tensor) -> torch.Tensor:
         """The features of a power spectrogram (``power``'s output, perhaps altered)."""
-        feats = torch.log(power @ self.mel.T + LOG_FLOOR)
+        mel = power @ self.mel.T
+        if self.cfg.range_db is not None and mel.numel():
+            mel = torch.maximum(mel, mel.max() * 10 ** (-self.cfg.range_db / 10))
+        feats = torch.log(mel + LOG_FLOOR)
         return feats @ self.dct.T if self.dct is not None else feats
 
     def __call__(self, samples, name: str = "the audio") -> torch.Tensor:

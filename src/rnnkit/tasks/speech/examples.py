@@ -18,6 +18,9 @@ SETTINGS: dict[str, Any] = {
     "lm_order": 0, "lr": 5e-3, "epochs": 100,
     # about 40 s on an idle core; max_time caps it on a busy machine (with fewer steps done)
     "max_steps": 550, "keep_last": 1,
+    # local tempo and formant shifts help unseen real speakers over 100 epochs; in 550 steps
+    # they slow learning instead (90.0% of these strings right with them, 93.5% without)
+    "tempo": 0.0, "shape": 0.0,
 }
 
 
