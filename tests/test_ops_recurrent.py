@@ -207,3 +207,35 @@ def test_every_op_and_its_reference_share_one_signature(name):
         keywords = {p.name: p.default for p in params.values() if p.kind is p.KEYWORD_ONLY}
         assert {"num_layers": 1, "bidirectional": False, "dropout": 0.0, "training": False,
                 "batch_first": False}.items() <= keywords.items()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_lstm_under_bf16_autocast_runs_on_any_cpu(monkeypatch, has_bf16):
+    """Without bf16 support on the CPU torch's fused LSTM fails in bf16; rnnkit's runs it in
+    float32 there (exactly the float32 result), packed or padded, and keeps bf16 tensors bf16."""
+    import importlib
+
+    lstm_op = importlib.import_module("rnnkit.ops.lstm")  # the module, not the op it exports
+    if has_bf16 and not lstm_op._cpu_has_bf16_lstm():
+        pytest.skip("this CPU has no bf16 LSTM")
+    monkeypatch.setattr(lstm_op, "_cpu_has_bf16_lstm", lambda: has_bf16)
+    torch.manual_seed(0)
+    weights = make_weights(4, 8, 16, 2, 2, True, None, torch.float32)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    lengths = torch.tensor([5, 4, 2])
+    ref, ref_state = ops.lstm(x, weights, num_layers=2, bidirectional=True, batch_first=True,
+                              lengths=lengths)
+    (grad_ref,) = torch.autograd.grad(ref.sum(), x)
+    with torch.autocast("cpu", torch.bfloat16):
+        out, state = ops.lstm(x, weights, num_layers=2, bidirectional=True, batch_first=True,
+                              lengths=lengths)
+    (grad,) = torch.autograd.grad(out.float().sum(), x)
+    tol = 5e-2 if has_bf16 else 0.0
+    torch.testing.assert_close(out.float(), ref, atol=tol, rtol=tol)
+    torch.testing.assert_close(state[1].float(), ref_state[1], atol=tol, rtol=tol)
+    torch.testing.assert_close(grad, grad_ref, atol=tol * 4, rtol=tol * 4)
+    packed = pack_padded_sequence(x.detach().bfloat16(), lengths, batch_first=True)
+    out, _ = ops.lstm(packed, [w.bfloat16() for w in weights], num_layers=2, bidirectional=True)
+    assert out.data.dtype == torch.bfloat16
+    torch.testing.assert_close(out.data.float(), pack_padded_sequence(
+        ref.detach(), lengths, batch_first=True).data, atol=0.1, rtol=0.1)

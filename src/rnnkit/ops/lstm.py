@@ -7,10 +7,12 @@ with a projection ``h`` has ``proj_size`` features (Sak et al. 2014).
 
 from __future__ import annotations
 
+import functools
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.ops._common import recurrence, run_fused, run_loop, split
 
@@ -35,8 +37,35 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
 
 
+@functools.cache
+def _cpu_has_bf16_lstm() -> bool:
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def _run_lstm(x, weights, state, lengths, lay, **kw):
+    """torch's fused LSTM; in float32 where it would run in bf16 (autocast or bf16 tensors) on
+    a CPU without bf16 support, since oneDNN then has no bf16 LSTM and torch fails ("could not
+    create a primitive descriptor"). The layers around it keep bf16."""
+    data = x.data if isinstance(x, PackedSequence) else x
+    if data.device.type != "cpu" or _cpu_has_bf16_lstm() or not (
+            data.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+        return run_fused(torch._VF.lstm, x, weights, state, lengths, lay, **kw)
+    with torch.autocast("cpu", enabled=False):
+        out, final = run_fused(torch._VF.lstm, _to(x, torch.float32),
+                               [w.float() for w in weights],
+                               tuple(s.float() for s in state), lengths, lay, **kw)
+    return _to(out, data.dtype), tuple(f.to(data.dtype) for f in final)
+
+
+def _to(x, dtype):
+    if isinstance(x, PackedSequence):
+        return x._replace(data=x.data.to(dtype))
+    return x.to(dtype)
+
+
 lstm = recurrence(
-    "lstm", 4, partial(run_fused, torch._VF.lstm),
+    "lstm", 4, _run_lstm,
     """Multi-layer LSTM through ``torch._VF.lstm``; x may be a PackedSequence.""",
 )
 naive_lstm = recurrence(
