@@ -1,3 +1,5 @@
+import pytest
+
 from rnnkit.cli import run
 
 
@@ -9,3 +11,31 @@ def test_help_exits_zero(capsys):
 def test_unknown_command_is_a_user_mistake(capsys):
     assert run(["no-such-verb"]) == 2
     assert "no-such-verb" in capsys.readouterr().err
+
+
+def test_a_torchrun_worker_ends_through_end_process(monkeypatch):
+    """A rank whose training is over (WorkerDone) and rank 0 alike leave through
+    distributed.end_process, which skips the interpreter's finalization, when in a group."""
+    import rnnkit.cli as cli
+    from rnnkit.train import distributed
+
+    ended = []
+
+    def end_process(code):
+        ended.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(distributed, "end_process", end_process)
+    for joined, outcome, code in ((True, distributed.WorkerDone(), 0), (True, 2, 2),
+                                  (False, 2, 2)):
+        def fake_run(outcome=outcome):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        monkeypatch.setattr(cli, "run", fake_run)
+        monkeypatch.setattr(distributed, "joined", lambda joined=joined: joined)
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+        assert exit_.value.code == code
+    assert ended == [0, 2]
