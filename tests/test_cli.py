@@ -39,3 +39,16 @@ def test_a_torchrun_worker_ends_through_end_process(monkeypatch):
             cli.main()
         assert exit_.value.code == code
     assert ended == [0, 2]
+
+
+@pytest.mark.parametrize("given, expected", [("none", None), ("NONE", None), ("30", 30.0)])
+def test_a_number_setting_that_can_be_off_takes_none(monkeypatch, tmp_path, given, expected):
+    import rnnkit.cli.train as train_cli
+
+    seen = {}
+    monkeypatch.setattr(train_cli, "_fit", lambda spec, train_cfg, cfg, out, resume:
+                        seen.update(cfg=cfg, train=train_cfg))
+    assert run(["train", "speech", "--data", "m.csv", "--out", str(tmp_path / "run"),
+                "--range-db", given, "--epochs", "none"]) == 0
+    assert seen["cfg"].range_db == expected
+    assert seen["train"].epochs is None

@@ -63,6 +63,30 @@ def option_type(hint: Any) -> Any:
     return str | None  # e.g. float | str: the config coerces the text
 
 
+def _off_switch(hint: Any) -> tuple[str, Any] | None:
+    """``(metavar, parser)`` of an int or float field that may be None: the option then also
+    takes ``none`` (passed on as the text, which the config reads as None), as in
+    ``--range-db none``; None for other fields."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(hint)
+    kinds = [a for a in args if a is not type(None)]
+    if type(None) not in args or len(kinds) != 1 or kinds[0] not in (int, float):
+        return None
+    kind = kinds[0]
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() in ("none", "null"):
+            return "none"
+        try:
+            return kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise ValueError(f"{text!r} is neither {what} nor none") from None
+
+    return f"{kind.__name__.upper()}|none", parse
+
+
 def option_fields(spec: registry.TaskSpec) -> list[tuple[dataclasses.Field, Any, Any, str]]:
     """``(field, hint, default shown, panel)`` of every option of ``rnnkit train spec.name``:
     the task's settings, then the trainer's (with the task's own defaults)."""
@@ -113,8 +137,10 @@ def train_command(spec: registry.TaskSpec):
     for f, hint, default, panel in option_fields(spec):
         kind = option_type(hint)
         flag = setting_flag(f, kind == bool | None)
+        metavar, parser = _off_switch(hint) or (None, None)
         option = typer.Option(*flag.split(" "), help=setting_help(f), show_default=_shown(default),
-                              metavar=setting_metavar(f), rich_help_panel=panel)
+                              metavar=setting_metavar(f) or metavar, parser=parser,
+                              rich_help_panel=panel)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=Annotated[kind, option]))
 
