@@ -36,6 +36,14 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def onednn_bf16() -> bool:
+    """Whether torch's oneDNN kernels have bf16 on this CPU (its LSTM, packed matrix products):
+    without it torch's fused LSTM fails in bf16 and its other bf16 products are emulated."""
+    import torch
+
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def describe() -> str:
     """One line for a benchmark's header: model, the notable flags present, cores, torch."""
     import os

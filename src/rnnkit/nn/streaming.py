@@ -17,6 +17,7 @@ import weakref
 import torch
 from torch import Tensor
 
+from rnnkit import hardware
 from rnnkit.ops._common import check_state, layout, split
 from rnnkit.ops.lstm import lstm_cell
 
@@ -41,7 +42,7 @@ def _packable(w: Tensor) -> bool:
         and w.device.type == "cpu"
         and torch.backends.mkldnn.is_available()
         and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-        and (w.dtype == torch.float32 or torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        and (w.dtype == torch.float32 or hardware.onednn_bf16())
     )
 
 

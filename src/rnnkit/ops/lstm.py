@@ -7,13 +7,13 @@ with a projection ``h`` has ``proj_size`` features (Sak et al. 2014).
 
 from __future__ import annotations
 
-import functools
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnkit import hardware
 from rnnkit.ops._common import recurrence, run_fused, run_loop, split
 
 
@@ -37,9 +37,8 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
 
 
-@functools.cache
 def _cpu_has_bf16_lstm() -> bool:
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return hardware.onednn_bf16()
 
 
 def _run_lstm(x, weights, state, lengths, lay, **kw):
@@ -52,16 +51,9 @@ def _run_lstm(x, weights, state, lengths, lay, **kw):
             and torch.get_autocast_dtype("cpu") == torch.bfloat16):
         return run_fused(torch._VF.lstm, x, weights, state, lengths, lay, **kw)
     with torch.autocast("cpu", enabled=False):
-        out, final = run_fused(torch._VF.lstm, _to(x, torch.float32),
-                               [w.float() for w in weights],
+        out, final = run_fused(torch._VF.lstm, x.to(torch.float32), [w.float() for w in weights],
                                tuple(s.float() for s in state), lengths, lay, **kw)
-    return _to(out, data.dtype), tuple(f.to(data.dtype) for f in final)
-
-
-def _to(x, dtype):
-    if isinstance(x, PackedSequence):
-        return x._replace(data=x.data.to(dtype))
-    return x.to(dtype)
+    return out.to(data.dtype), tuple(f.to(data.dtype) for f in final)
 
 
 lstm = recurrence(

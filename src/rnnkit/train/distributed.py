@@ -110,7 +110,7 @@ def joined() -> bool:
 
 
 def _leave() -> None:
-    if dist.is_initialized():
+    if joined():
         dist.destroy_process_group()
 
 
@@ -127,7 +127,7 @@ def end_process(code: int) -> None:
 
 
 def barrier() -> None:
-    if dist.is_initialized():
+    if joined():
         dist.barrier()
 
 

@@ -57,7 +57,7 @@ def bf16_unit() -> str | None:
     """The processor's bf16 matrix-instruction flag that torch's oneDNN kernels can use, or None."""
     flags = hardware.cpu_flags()
     unit = next((f for f in BF16_FLAGS if f in flags), None)
-    if unit is None or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if unit is None or not hardware.onednn_bf16():
         return None
     return unit
 
