@@ -6,11 +6,12 @@ is timed in both precisions on the same inputs.
     python benchmarks/precision_inference.py                  # all five tasks, 150 steps each
     python benchmarks/precision_inference.py --tasks textgen sentiment --steps 300 --repeats 7
 
-bf16 is the bf16 weights of ``textgen.load(run, dtype=torch.bfloat16)`` for textgen and
-``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same call for the other tasks; an
-op autocast does not cover stays in float32 (a speed-up near 1.0x). The two precisions take
-turns, repeat after repeat, so a change of load on the machine falls on both; the times are
-medians (report the load). Training reuses precision_quality.py's recipes and data.
+Each precision is the task's own loader asked for it (``registry.load(run, precision=...)``):
+bf16 weights for textgen, ``torch.autocast`` bf16 around the model for the other tasks (an op
+autocast does not cover stays in float32: a speed-up near 1.0x). The last column is what
+``precision="auto"`` chose on this machine, and why. The two precisions take turns, repeat after
+repeat, so a change of load on the machine falls on both; the times are medians (report the
+load). Training reuses precision_quality.py's recipes and data.
 """
 
 from __future__ import annotations
@@ -59,25 +60,20 @@ def _spread(rows: list, n: int) -> list:
     return rows if len(rows) <= n else [rows[i * len(rows) // n] for i in range(n)]
 
 
-def _autocast(call: Callable[[], Any]) -> Callable[[], Any]:
-    def bf16() -> Any:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return call()
-    return bf16
-
-
 def _share(a: list, b: list, what: str) -> str:
     same = sum(x == y for x, y in zip(a, b, strict=True))
     return f"{same / len(a):.1%} identical {what} (n={len(a)})"
 
 
-# each case: (what the call is, the fp32 call, a builder of the bf16 call, the agreement)
-Case = tuple[str, Callable[[], Any], Callable[[], Callable[[], Any]], Callable[[Any, Any], str]]
+# each case: (what the call is, the call of a loaded predictor, the agreement of two outputs)
+Case = tuple[str, Callable[[Any], Callable[[], Any]], Callable[[Any, Any], str]]
+
+
+def _load(run_dir: Path, precision: str) -> Any:
+    return registry.load(run_dir, precision=precision)
 
 
 def textgen_case(run_dir: Path, settings: dict) -> Case:
-    from rnnkit.tasks import textgen
-
     def call(predictor) -> Callable[[], list[str]]:
         return lambda: predictor.predict(PROMPTS, GEN_TOKENS, temperature=0.0)
 
@@ -86,68 +82,62 @@ def textgen_case(run_dir: Path, settings: dict) -> Case:
         return (f"min {min(same)} / {GEN_TOKENS} leading chars identical "
                 f"({', '.join(map(str, same))})")
 
-    return (f"greedy, {GEN_TOKENS} tokens from {len(PROMPTS)} prompts",
-            call(registry.load(run_dir)),
-            lambda: call(textgen.load(run_dir, dtype=torch.bfloat16)), agreement)
+    return f"greedy, {GEN_TOKENS} tokens from {len(PROMPTS)} prompts", call, agreement
 
 
 def sentiment_case(run_dir: Path, settings: dict) -> Case:
     from rnnkit.tasks.sentiment.reading import read_texts
 
-    predictor = registry.load(run_dir)
-    s = predictor.config.get("sentiment", {})
+    s = _load(run_dir, "fp32").config.get("sentiment", {})
     data = read_texts(settings["val"], s.get("text_column", "text"),
                       s.get("label_column", "label"))
     texts = data.texts[:SENTENCES]
 
-    def call() -> list[str]:
-        return [row["label"] for row in predictor.predict(texts)]
+    def call(predictor) -> Callable[[], list[str]]:
+        return lambda: [row["label"] for row in predictor.predict(texts)]
 
-    return (f"predict {len(texts)} dev sentences", call, lambda: _autocast(call),
-            lambda a, b: _share(a, b, "labels"))
+    return f"predict {len(texts)} dev sentences", call, lambda a, b: _share(a, b, "labels")
 
 
 def translate_case(run_dir: Path, settings: dict) -> Case:
-    predictor = registry.load(run_dir)
+    beam = _load(run_dir, "fp32").decoding["beam"]
     with gzip.open(settings["val_src"], "rt", encoding="utf-8") as f:
         texts = [line.rstrip("\n") for line in itertools.islice(f, TRANSLATIONS)]
 
-    def call() -> list[str]:
-        return predictor.predict(texts)
+    def call(predictor) -> Callable[[], list[str]]:
+        return lambda: predictor.predict(texts)
 
-    return (f"translate {len(texts)} val sentences, beam {predictor.decoding['beam']}", call,
-            lambda: _autocast(call), lambda a, b: _share(a, b, "outputs"))
+    return (f"translate {len(texts)} val sentences, beam {beam}", call,
+            lambda a, b: _share(a, b, "outputs"))
 
 
 def speech_case(run_dir: Path, settings: dict) -> Case:
-    predictor = registry.load(run_dir)
     with open(settings["val"], newline="") as f:
         paths = _spread([row["path"] for row in csv.DictReader(f)], RECORDINGS)
 
-    def call() -> list[str]:
-        return predictor.predict(paths)
+    def call(predictor) -> Callable[[], list[str]]:
+        return lambda: predictor.predict(paths)
 
     return (f"transcribe {len(paths)} val recordings (files), greedy", call,
-            lambda: _autocast(call), lambda a, b: _share(a, b, "transcripts"))
+            lambda a, b: _share(a, b, "transcripts"))
 
 
 def forecast_case(run_dir: Path, settings: dict) -> Case:
-    predictor = registry.load(run_dir)
+    predictor = _load(run_dir, "fp32")
     saved = predictor.config.get("forecast", {})
     frame = read_table(settings["data"])
     index = predictor.spec.series_of(frame).index
     val_start, test_start = split_points(index, saved.get("val", 0.1), saved.get("test", 0.2))
     val_frame = frame.iloc[:test_start]  # the backtest of its last part: the validation part
 
-    def call() -> np.ndarray:
-        return predictor.backtest(val_frame, start=test_start - val_start).predicted
+    def call(predictor) -> Callable[[], np.ndarray]:
+        return lambda: predictor.backtest(val_frame, start=test_start - val_start).predicted
 
     def agreement(a: np.ndarray, b: np.ndarray) -> str:
         return (f"max abs diff {np.abs(a - b).max() / max(a.std(), 1e-12):.2g} x std of fp32 "
                 f"({a.shape[0]} windows)")
 
-    return ("backtest on the validation part, stride 1", call, lambda: _autocast(call),
-            agreement)
+    return "backtest on the validation part, stride 1", call, agreement
 
 
 CASES = {"textgen": textgen_case, "sentiment": sentiment_case, "translate": translate_case,
@@ -169,12 +159,13 @@ def measure(task: str, steps: int, repeats: int, tmp: Path) -> str:
     settings = settings(tmp) if callable(settings) else settings  # speech writes its manifests
     run_dir = tmp / f"{task}-fp32"
     quality.run(task, "fp32", steps, run_dir)
-    what, fp32, bf16_builder, agreement = CASES[task](run_dir, settings)
-    failure = ""
+    what, call_of, agreement = CASES[task](run_dir, settings)
+    fp32, failure = call_of(_load(run_dir, "fp32")), ""
     try:
-        bf16 = bf16_builder()
+        bf16 = call_of(_load(run_dir, "bf16"))
     except Exception as e:  # reported in the table
         bf16, failure = None, _one_line(e)
+    auto = _load(run_dir, "auto").precision
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     outputs: dict[str, Any] = {}
     for _ in range(repeats):
@@ -193,10 +184,10 @@ def measure(task: str, steps: int, repeats: int, tmp: Path) -> str:
             outputs.setdefault(name, out)
     a = statistics.median(times["fp32"])
     if bf16 is None:
-        return f"| {task} | {what} | {_seconds(a)} | fails: {failure} | - | - |"
+        return f"| {task} | {what} | {_seconds(a)} | fails: {failure} | - | - | {auto.used} |"
     b = statistics.median(times["bf16"])
     return (f"| {task} | {what} | {_seconds(a)} | {_seconds(b)} | {a / b:.2f}x | "
-            f"{agreement(outputs['fp32'], outputs['bf16'])} |")
+            f"{agreement(outputs['fp32'], outputs['bf16'])} | {auto.used}: {auto.reason} |")
 
 
 def main() -> None:
@@ -214,8 +205,8 @@ def main() -> None:
     print(f"# {hardware.describe()}; load average at start {os.getloadavg()[0]:.1f}")
     print(f"# trained {args.steps} steps in fp32 (seed 0, each task's default recipe); "
           f"median of {args.repeats} interleaved calls per precision\n")
-    print("| task | inference call | fp32 | bf16 | speed-up | agreement |")
-    print("|---|---|---|---|---|---|", flush=True)
+    print("| task | inference call | fp32 | bf16 | speed-up | agreement | auto chose |")
+    print("|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:
             print(measure(task, args.steps, args.repeats, Path(tmp)), flush=True)

@@ -195,7 +195,9 @@ def run_loso(args) -> list[dict]:
     if unknown:
         raise SystemExit(f"unknown speakers {unknown}; FSDD has {', '.join(SPEAKERS)}")
     with tempfile.TemporaryDirectory() as tmp:
-        opts = {"threads": args.threads, "work": tmp, "max_time": args.max_time,
+        work = args.keep or tmp  # --keep: the run folders stay there, to load the models later
+        Path(work).mkdir(parents=True, exist_ok=True)
+        opts = {"threads": args.threads, "work": str(work), "max_time": args.max_time,
                 "seed": args.seed, "device": args.device, "set": dict(map(_setting, args.set))}
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(loso_rotation, s, opts) for s in speakers]

@@ -124,6 +124,12 @@ def test_evaluate_dispatches_to_sentiment(trained, capsys):
     assert run(["evaluate", str(out), "--data", str(d / "test.csv")]) == 0
     printed = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert {"accuracy", "macro_f1", "recall_pos", "precision_neg"} <= set(printed)
+    assert run(["evaluate", str(out), "--data", str(d / "test.csv"), "--precision", "bf16"]) == 0
+    captured = capsys.readouterr()
+    assert "precision: bf16 autocast" in captured.err
+    assert set(dict(line.split() for line in captured.out.splitlines())) == set(printed)
+    assert run(["evaluate", str(out), "--data", str(d / "test.csv"), "--precision", "half"]) == 2
+    assert "precision must be one of auto, fp32, bf16" in capsys.readouterr().err
 
 
 def test_label_sentence_format_and_stratified_split(tmp_path, capsys):

@@ -19,6 +19,7 @@ import yaml
 
 from rnnkit.cli import run
 from rnnkit.tasks import Predictor, load, registry
+from rnnkit.tasks import precision as inference_precision
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,6 +64,24 @@ def test_train_resume_load_predict_evaluate(task, tmp_path):
     metrics = predictor.evaluate(smoke.evaluate_data)
     numbers = [v for v in metrics.values() if isinstance(v, Number) and not isinstance(v, bool)]
     assert numbers and all(math.isfinite(v) for v in numbers), metrics
+    _check_precisions(out, smoke, predictor, metrics)
+
+
+def _check_precisions(out, smoke, fp32, fp32_metrics):
+    """Asked-for bf16 infers (on any CPU: emulated where it lacks bf16 instructions) with the
+    same metric names; auto stays float32 for a tiny model, and where it probes, the task's
+    probe runs on the real predictor."""
+    assert fp32.precision.used == "fp32"
+    bf16 = load(out, precision="bf16")
+    assert bf16.precision.used == "bf16" and bf16.precision.dtype == torch.bfloat16
+    assert bf16.predict(smoke.predict_input) is not None
+    assert set(bf16.evaluate(smoke.evaluate_data)) == set(fp32_metrics)
+    with pytest.MonkeyPatch.context() as mp:  # as on a CPU with AMX, for any model size
+        mp.setattr(inference_precision, "bf16_unit", lambda: "amx_bf16")
+        mp.setattr(inference_precision, "MIN_SIDE", 1)
+        probed = load(out).precision
+    assert probed.asked == "auto" and probed.used in ("fp32", "bf16")
+    assert "inference took" in probed.reason or "changed the outputs" in probed.reason, probed
 
 
 def test_a_bad_input_is_one_sentence_and_exit_2(task, tmp_path, capsys):

@@ -129,6 +129,9 @@ def test_a_registered_task_trains_from_the_command_line(scale_task, tmp_path, ca
     assert set(predictor.evaluate(str(scale_task))) == {"mse"}
     assert run(["evaluate", str(out), "--data", str(scale_task)]) == 0
     assert capsys.readouterr().out.startswith("mse ")
+    # its loader has no precision: asking for one is a sentence, not a TypeError
+    assert run(["evaluate", str(out), "--data", str(scale_task), "--precision", "bf16"]) == 2
+    assert "a scale run does not take it" in capsys.readouterr().err
 
 
 def test_resume_restores_the_saved_settings(scale_task, tmp_path, capsys):

@@ -40,11 +40,10 @@ def generate(
 
     Example: rnnkit generate runs/lm --prompt "ROMEO:" --length 300 --temperature 0.8
     """
-    import torch
 
     from rnnkit.tasks import textgen
 
-    gen = textgen.load(run_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
+    gen = textgen.load(run_dir, precision="bf16" if bf16 else "auto")
     gen.check(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p, samples=samples)
     note = gen.unknown_note(prompt)
     if note:  # on stderr: standard output is the text alone

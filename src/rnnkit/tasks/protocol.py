@@ -17,7 +17,8 @@ class Predictor(Protocol):
     - ``evaluate(data, ...) -> dict``: metrics on labelled data in the format the task trained
       on; its top-level numbers are what ``rnnkit evaluate`` prints;
     - ``module``: the ``torch.nn.Module`` (for export);
-    - ``metrics``: the training report when the predictor came from ``train``.
+    - ``metrics``: the training report when the predictor came from ``train``;
+    - optionally ``precision``: what it infers in and why (``rnnkit.tasks.precision``).
     """
 
     task: str

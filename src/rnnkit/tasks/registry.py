@@ -55,7 +55,8 @@ class TaskSpec:
       options of ``rnnkit train NAME`` are generated from it and from ``TrainConfig``.
     - ``fit(train_cfg, cfg, out, resume=False) -> dict``: read the data, build, train into run
       directory ``out`` and return a report (``{"train": {...}, "val": {...}, ...}``).
-    - ``load(run_dir, device="cpu", which="best") -> Predictor``.
+    - ``load(run_dir, device="cpu", which="best") -> Predictor``; the built-in tasks also take
+      ``precision="auto"`` (``rnnkit.tasks.precision``).
     - ``train_defaults``: where the task's trainer settings differ from ``TrainConfig``'s.
     - ``summary(report, out) -> list[str]``: the lines ``rnnkit train`` prints afterwards.
     - ``smoke(directory) -> Smoke``: tiny generated data for the shared harness.

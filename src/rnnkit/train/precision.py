@@ -99,7 +99,7 @@ def choose(asked: str, device: torch.device, *, saved: dict[str, Any] | None = N
         # to the next, and a timed probe could choose differently from one run to the next
         return Precision(asked, "fp32", "deterministic mode: bf16 training on a CPU does not "
                          "repeat bit for bit")
-    side = _largest_side(model) if model is not None else None
+    side = largest_side(model) if model is not None else None
     if side is not None and side < MIN_SIDE:
         # tiny models (tests, smoke runs) stay reproducible and start at once; bf16 could save
         # them only milliseconds
@@ -115,7 +115,7 @@ def choose(asked: str, device: torch.device, *, saved: dict[str, Any] | None = N
     return Precision(asked, "fp32", f"{unit} present but bf16 was not faster: {timing}")
 
 
-def _largest_side(model: torch.nn.Module) -> int | None:
+def largest_side(model: torch.nn.Module) -> int | None:
     """The smaller side of the model's largest weight matrix (None without matrices)."""
     mats = [p.shape for p in model.parameters() if p.dim() == 2]
     if not mats:

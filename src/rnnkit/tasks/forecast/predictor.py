@@ -15,6 +15,7 @@ from rnnkit.data.windows import split_points, window_starts
 from rnnkit.errors import UserError
 from rnnkit.metrics import forecast as M
 from rnnkit.models.forecasters import ForecasterConfig, build_forecaster
+from rnnkit.tasks import precision as P
 from rnnkit.tasks.forecast.backtest import Backtest
 from rnnkit.tasks.forecast.config import TASK
 from rnnkit.tasks.runs import load_run
@@ -38,11 +39,23 @@ class TrainedForecaster:
         self.config = config
         self.metrics: dict[str, Any] = {}
         self.test: Backtest | None = None  # the test-part backtest of a training
+        self.precision = P.FLOAT32
+
+    def probe(self, bf16: bool) -> torch.Tensor:
+        """Forecasts (scaled units) of 64 made-up windows (``rnnkit.tasks.precision``)."""
+        cfg = self.model.cfg
+        y = P.made_up_values(64, cfg.lookback, cfg.n_targets)
+        past = P.made_up_values(64, cfg.lookback, cfg.n_past)
+        known = P.made_up_values(64, cfg.horizon, cfg.n_known)
+        device = next(self.model.parameters()).device
+        with P.autocast_of(self.model, bf16):
+            return self.model(y.to(device), past.to(device), known.to(device)).float()
 
     @property
     def module(self) -> torch.nn.Module:
         return self.model
 
+    @P.in_precision
     def _run(self, y: np.ndarray, past: np.ndarray, known: np.ndarray, starts: np.ndarray
              ) -> np.ndarray:
         """Model outputs (windows, H, C, K) in scaled units."""
@@ -167,7 +180,11 @@ def _read(config: dict[str, Any]) -> tuple[ForecasterConfig, SeriesSpec]:
     return ForecasterConfig(**config["model"]), SeriesSpec(**config["data"])
 
 
-def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> TrainedForecaster:
-    """The forecaster of a run directory (its best checkpoint, else the last)."""
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
+         precision: str = "auto") -> TrainedForecaster:
+    """The forecaster of a run directory (its best checkpoint, else the last), inferring in
+    ``precision`` (auto: ``rnnkit.tasks.precision``)."""
     model, spec, config = load_run(run_dir, TASK, which, _read, build_forecaster, "forecast")
-    return TrainedForecaster(model.to(device), spec, config)
+    trained = TrainedForecaster(model.to(device), spec, config)
+    trained.precision = P.choose(precision, device, trained.model, trained.probe)
+    return trained

@@ -23,6 +23,7 @@ from rnnkit.models.classifier import (
     members,
 )
 from rnnkit.nn.subword_embedding import SubwordEmbedding
+from rnnkit.tasks import precision as P
 from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.sentiment.config import TASK
 from rnnkit.tasks.sentiment.reading import check_labels, read_texts
@@ -70,6 +71,15 @@ class SentimentClassifier:
         self.config = config
         self.max_len = config.get("sentiment", {}).get("max_len", 200)
         self.metrics: dict[str, Any] = {}
+        self.precision = P.FLOAT32
+
+    def probe(self, bf16: bool) -> torch.Tensor:
+        """Class probabilities of 64 made-up 40-token texts (``rnnkit.tasks.precision``)."""
+        ids = P.made_up_ids((64, 40), 2, self.model.cfg.vocab_size)
+        device = next(self.model.parameters()).device
+        with P.autocast_of(self.model, bf16):
+            logits, _ = self.model(ids.to(device), torch.full((64,), 40))
+        return logits.float().softmax(-1)
 
     @property
     def module(self) -> torch.nn.Module:
@@ -80,6 +90,7 @@ class SentimentClassifier:
         index_subwords(self.model, self.encoder)
         return seqs
 
+    @P.in_precision
     def predict_proba(self, texts: Sequence[str] | str, source: str = "the input"
                       ) -> torch.Tensor:
         """Class probabilities ``(len(texts), classes)``, columns in the order of ``labels``."""
@@ -99,6 +110,7 @@ class SentimentClassifier:
         return out
 
     @torch.no_grad()
+    @P.in_precision
     def explain(self, text: str) -> list[tuple[str, float]]:
         """Each token of ``text`` with its attention weight (attention pooling only)."""
         if self.model.cfg.pooling != "attention":
@@ -114,6 +126,7 @@ class SentimentClassifier:
             tokens = ["<unk>"] * len(ids)
         return list(zip(tokens, weights[0].float().cpu().tolist(), strict=True))
 
+    @P.in_precision
     def report_encoded(self, seqs: list[torch.Tensor], y: torch.Tensor,
                        png: str | Path | None = None, title: str = "") -> dict[str, Any]:
         logits = predict_logits(self.model, seqs, self.encoder.pad_id)
@@ -159,9 +172,13 @@ def _read(config: dict[str, Any]) -> tuple[ClassifierConfig, tuple[Any, list[str
     return model_cfg, (encoder, [str(label) for label in config["labels"]])
 
 
-def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> SentimentClassifier:
-    """The classifier of a sentiment run directory (its best checkpoint, else the last)."""
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
+         precision: str = "auto") -> SentimentClassifier:
+    """The classifier of a sentiment run directory (its best checkpoint, else the last),
+    inferring in ``precision`` (auto: ``rnnkit.tasks.precision``)."""
     model, (encoder, labels), config = load_run(run_dir, TASK, which, _read, build_classifier,
                                                 "sentiment")
     index_subwords(model, encoder)
-    return SentimentClassifier(model.to(device), encoder, labels, config)
+    clf = SentimentClassifier(model.to(device), encoder, labels, config)
+    clf.precision = P.choose(precision, device, clf.model, clf.probe)
+    return clf

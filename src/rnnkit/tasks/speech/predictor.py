@@ -23,6 +23,7 @@ from rnnkit.errors import UserError
 from rnnkit.metrics.speech import error_rates, write_utterance_errors
 from rnnkit.models.ctc_decoding import CharNgramLM, greedy_decode, prefix_beam_search
 from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+from rnnkit.tasks import precision as P
 from rnnkit.tasks.registry import saved_settings
 from rnnkit.tasks.speech.config import TASK, SpeechConfig
 from rnnkit.threads import one_thread
@@ -74,6 +75,15 @@ class Recognizer:
         self.lm = CharNgramLM.from_dict(config["lm"]) if config.get("lm") else None
         self.settings = SpeechConfig(**saved_settings(SpeechConfig, config.get("speech", {})))
         self.metrics: dict[str, Any] = {}
+        self.precision = P.FLOAT32
+
+    def probe(self, bf16: bool) -> torch.Tensor:
+        """Frame probabilities of four made-up 3-second recordings (``rnnkit.tasks.precision``)."""
+        x = P.made_up_values(4, 300, self.model.cfg.input_size)
+        device = next(self.model.parameters()).device
+        with P.autocast_of(self.model, bf16):
+            log_probs, _, _ = self.model(x.to(device), torch.full((4,), 300, device=device))
+        return log_probs.float().exp()
 
     @property
     def module(self) -> CTCRecognizer:
@@ -97,6 +107,7 @@ class Recognizer:
                                 "inf).")
         return self.normalizer(self.featurizer(samples, name))
 
+    @P.in_precision
     def predict(self, audio: Audio | Sequence[Audio], beam: int = 1,
                 lm_weight: float = 0.0) -> list[str]:
         """The transcript of each recording (a path, an array of samples at the model's sample
@@ -118,7 +129,8 @@ class Recognizer:
     @torch.no_grad()
     def stream(self, chunks: Iterable) -> Iterator[str]:
         """Transcribe audio as it arrives (chunks of samples at the model's rate): yields the
-        text recognised so far after each chunk, greedy. Needs a unidirectional model."""
+        text recognised so far after each chunk, greedy. Needs a unidirectional model; streams in
+        float32 (the precision probe times whole recordings, not steps)."""
         if self.model.cfg.bidirectional:
             raise UserError("streaming needs a unidirectional model (train with "
                             "--unidirectional); this one reads each recording both ways.")
@@ -137,6 +149,7 @@ class Recognizer:
                     prev = k
             yield self.alphabet.decode(labels)
 
+    @P.in_precision
     def evaluate_data(self, data: SpeechData, errors_csv: str | Path | None = None,
                       beam: int = 1, lm_weight: float = 0.0) -> dict[str, Any]:
         feats = [self.normalizer(f) for f in data.feats]
@@ -162,8 +175,10 @@ class Recognizer:
         return self.evaluate_data(data, errors_csv, beam, lm_weight)
 
 
-def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Recognizer:
-    """The recogniser of a speech run directory (its best checkpoint, else the last)."""
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
+         precision: str = "auto") -> Recognizer:
+    """The recogniser of a speech run directory (its best checkpoint, else the last), inferring
+    in ``precision`` (auto: ``rnnkit.tasks.precision``)."""
     from rnnkit.train import load_for_inference
 
     config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
@@ -174,4 +189,5 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Recog
     except (KeyError, TypeError, RuntimeError) as e:
         raise UserError(f"the checkpoint in {run_dir} does not describe a speech model rnnkit "
                         f"can rebuild ({type(e).__name__}: {e}).") from None
+    rec.precision = P.choose(precision, device, rec.model, rec.probe)
     return rec

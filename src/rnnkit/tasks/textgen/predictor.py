@@ -8,6 +8,7 @@ sentence, and ``evaluate`` counts them in ``unknown_chars``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from rnnkit.data.tokenizers import tokenizer_from_dict
 from rnnkit.errors import UserError
 from rnnkit.models.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.models.sampling import check_sampling, generate
+from rnnkit.tasks import precision as P
 from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.textgen.config import TASK
 from rnnkit.tasks.textgen.task import stream_loss, text_size
@@ -35,6 +37,7 @@ class TextGenerator:
         self.tokenizer = tokenizer
         self.config = config
         self.metrics: dict[str, Any] = {}
+        self.precision = P.FLOAT32
 
     @property
     def module(self) -> LanguageModel:
@@ -153,11 +156,37 @@ def _read(config: dict[str, Any]) -> tuple[LanguageModelConfig, Any]:
 
 
 def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
-         dtype: torch.dtype = torch.float32) -> TextGenerator:
-    """The model of a textgen run directory (its best checkpoint, else the last).
+         precision: str = "auto") -> TextGenerator:
+    """The model of a textgen run directory (its best checkpoint, else the last), inferring in
+    ``precision`` (auto: ``rnnkit.tasks.precision``).
 
-    ``dtype=torch.bfloat16`` halves the weights' memory traffic, which is what limits sampling
-    at batch 1 on a CPU; the probabilities then differ from float32's in the third digit.
+    In bf16 the weights themselves are bf16 (not autocast): that halves their memory traffic,
+    which is what limits sampling at batch 1 on a CPU; the probabilities then differ from
+    float32's in the third digit.
     """
+    P.check(precision)
     model, tokenizer, config = load_run(run_dir, TASK, which, _read, LanguageModel, "textgen")
-    return TextGenerator(model.to(device=device, dtype=dtype), tokenizer, config)
+    model = model.to(device).eval()
+    chosen = P.choose(precision, device, model, _probe(model))
+    gen = TextGenerator(model.to(chosen.dtype or torch.float32), tokenizer, config)
+    gen.precision = chosen
+    return gen
+
+
+def _probe(model: LanguageModel) -> P.Probe:
+    """The next-token probabilities of 48 made-up tokens read one step at a time, as sampling
+    steps, by the model in float32 or by a bf16 copy of it (``rnnkit.tasks.precision``)."""
+    copies = {False: model}
+
+    def probe(bf16: bool) -> torch.Tensor:
+        if bf16 not in copies:
+            copies[bf16] = copy.deepcopy(model).to(torch.bfloat16)
+        m = copies[bf16]
+        device = next(m.parameters()).device
+        state, probs = None, []
+        for token in P.made_up_ids((48, 1), 0, m.cfg.vocab_size).to(device):
+            logits, state = m.step(token, state)
+            probs.append(logits.float().softmax(-1))
+        return torch.stack(probs)
+
+    return probe

@@ -14,6 +14,7 @@ from rnnkit.data.pairs import Vocabularies, encode_pairs
 from rnnkit.data.parallel import ParallelText, describe_skips, read_pairs, to_stderr
 from rnnkit.errors import UserError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks import precision as P
 from rnnkit.tasks.runs import load_run
 from rnnkit.tasks.translate.config import TASK, TranslateConfig
 from rnnkit.tasks.translate.decoding import bleu_chrf, decode, token_loss
@@ -31,6 +32,20 @@ class Translator:
         saved = config.get("translate", {})
         self.decoding = {k: saved.get(k, v) for k, v in TranslateConfig().decoding().items()}
         self.metrics: dict[str, Any] = {}
+        self.precision = P.FLOAT32
+
+    def probe(self, bf16: bool) -> torch.Tensor:
+        """Four made-up 15-token sentences translated with the saved decoding settings (what is
+        timed), and the next-token probabilities of made-up targets (what is compared)."""
+        cfg = self.model.cfg
+        first = max(cfg.pad_id, cfg.bos_id, cfg.eos_id) + 1
+        src = P.made_up_ids((4, 15), first, cfg.src_vocab)
+        tgt = P.made_up_ids((4, 15), first, cfg.tgt_vocab)
+        device = next(self.model.parameters()).device
+        with P.autocast_of(self.model, bf16):
+            decode(self.model, list(src), **self.decoding)
+            logits, _ = self.model(src.to(device), torch.full((4,), 15), tgt.to(device))
+        return logits.float().softmax(-1)
 
     @property
     def module(self) -> Seq2Seq:
@@ -51,6 +66,7 @@ class Translator:
             out.append(torch.tensor(ids, dtype=torch.long))
         return out
 
+    @P.in_precision
     def translate(self, texts: Sequence[str] | str, beam: int | None = None,
                   length_penalty: float | None = None, max_len_ratio: float | None = None,
                   source: str = "the text") -> list[str]:
@@ -72,6 +88,7 @@ class Translator:
         """The Predictor entry point: ``translate``."""
         return self.translate(texts, beam=beam, **options)
 
+    @P.in_precision
     def evaluate_pairs(self, data: ParallelText, beam: int | None = None) -> dict[str, float]:
         """BLEU and chrF of the translations, perplexity of the references, speed."""
         pairs = encode_pairs(data, self.vocab)
@@ -104,6 +121,7 @@ class Translator:
         return self.evaluate_pairs(pairs, beam)
 
     @torch.no_grad()
+    @P.in_precision
     def attention(self, text: str, beam: int | None = None
                   ) -> tuple[list[str], list[str], torch.Tensor]:
         """``(source subwords, output subwords, weights (output, source))`` for the translation
@@ -143,7 +161,11 @@ def _read(config: dict[str, Any]) -> tuple[Seq2SeqConfig, Vocabularies]:
     return Seq2SeqConfig.from_dict(config["model"]), Vocabularies.from_dict(config["tokenizer"])
 
 
-def load(run_dir: str | Path, device: str = "cpu", which: str = "best") -> Translator:
-    """The translator of a translation run directory (its best checkpoint, else the last)."""
+def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
+         precision: str = "auto") -> Translator:
+    """The translator of a translation run directory (its best checkpoint, else the last),
+    inferring in ``precision`` (auto: ``rnnkit.tasks.precision``)."""
     model, vocab, config = load_run(run_dir, TASK, which, _read, Seq2Seq, "translation")
-    return Translator(model.to(device), vocab, config)
+    tr = Translator(model.to(device), vocab, config)
+    tr.precision = P.choose(precision, device, tr.model, tr.probe)
+    return tr
