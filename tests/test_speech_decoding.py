@@ -6,7 +6,13 @@ import math
 import pytest
 import torch
 
-from rnnkit.models.ctc_decoding import CharNgramLM, greedy_decode, prefix_beam_search
+from rnnkit.models.ctc_decoding import (
+    CharNgramLM,
+    ctc_log_likelihood,
+    greedy_decode,
+    prefix_beam_search,
+    rescore,
+)
 
 
 def log_probs(rows):
@@ -85,3 +91,34 @@ def test_language_model_steers_beam_search():
     assert prefix_beam_search(probs.log(), beam=4, lm=lm, lm_weight=1.0) == [1, 2]
     again = CharNgramLM.from_dict(lm.to_dict())
     assert again.probs((1,)).tolist() == lm.probs((1,)).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_log_likelihood_sums_every_path_of_the_labelling(seed):
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(torch.randn(4, 3, generator=g, dtype=torch.float64) * 2, 1)
+    totals = labelling_probs(probs)
+    for labels in [(), (1,), (2, 1), (1, 1), (1, 2, 1)]:
+        assert ctc_log_likelihood(probs.log(), list(labels)) == pytest.approx(
+            math.log(totals[labels]), rel=1e-5)
+    assert ctc_log_likelihood(probs.log(), [1, 1, 1]) == -math.inf  # needs 5 frames
+
+
+def test_an_ensemble_takes_the_labelling_likeliest_for_all_members():
+    # each member's spike sits on another frame: averaging their frames gives blank everywhere,
+    # but both members find "a" far likelier than "" or "b"
+    early = log_probs([[0.1, 0.85, 0.05], [0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
+    late = log_probs([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.1, 0.85, 0.05]])
+    mean = ((early.exp() + late.exp()) / 2).log()
+    assert greedy_decode(mean) == []
+    assert rescore(torch.stack([early, late]), [[], [1], [2]]) == [1]
+    # a member sure of "b" outvotes one that barely prefers "a"
+    sure_b = log_probs([[0.05, 0.05, 0.9]] * 3)
+    barely_a = log_probs([[0.3, 0.36, 0.34]] * 3)
+    assert greedy_decode(barely_a) == [1]
+    assert rescore(torch.stack([sure_b, barely_a]), [[1], [2]]) == [2]
+    # the LM can tip a near tie: it has only ever seen "b"
+    lm = CharNgramLM.train([[2, 2], [2]], vocab_size=3, order=2)
+    tie = log_probs([[0.2, 0.41, 0.39]] * 2)
+    assert rescore(tie[None], [[1], [2]]) == [1]
+    assert rescore(tie[None], [[1], [2]], lm, lm_weight=1.0) == [2]

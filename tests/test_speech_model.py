@@ -63,7 +63,7 @@ def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     val = write_set(tmp_path / "data", 12, seed=1, name="val.csv")
     rec = speech.train(train, tmp_path / "run", val=val, n_mels=20, layers=1, hidden=32,
                        conv_channels=32, epochs=12, batch_size=8, lr=1e-2, warmup_steps=0,
-                       spec_augment=False, augment=False, quiet=True, device="cpu")
+                       spec_augment=False, augment=False, quiet=True, device="cpu", ensemble=1)
     assert rec.metrics["val"]["cer"] <= 0.05
     assert (tmp_path / "run" / "errors_val.csv").read_text().count("\n") == 13
     # new recordings, one at another sample rate (resampled on reading)
@@ -86,3 +86,39 @@ def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     assert both["utterances"] == 60 and both["cer"] <= 0.05
     with pytest.raises(ValueError, match="unidirectional"):
         next(loaded.stream([tones("ab")]))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_ensemble_trains_its_members_and_transcribes_with_all_of_them(tmp_path):
+    from rnnkit.models.ctc_recognizer import CTCEnsemble
+    from rnnkit.tasks import speech
+
+    train = write_set(tmp_path / "data", 24, seed=0)
+    out = tmp_path / "run"
+    rec = speech.train(train, out, n_mels=20, layers=1, hidden=16, conv_channels=16,
+                       max_steps=40, batch_size=8, lr=1e-2, warmup_steps=0, spec_augment=False,
+                       augment=False, quiet=True, device="cpu", ensemble=2, workers=1,
+                       lm_order=0)
+    assert isinstance(rec.model, CTCEnsemble) and len(rec.model.members) == 2
+    assert rec.metrics["train"]["members"] == 2 and len(rec.metrics["train"]["member_val_cer"]) == 2
+    members = [speech.load(out / "members" / f"member-{k}") for k in range(2)]
+    # the members differ (seeds 0 and 1) and the merged weights are theirs
+    assert not torch.equal(members[0].model.out.weight, members[1].model.out.weight)
+    assert torch.equal(rec.model.members[1].out.weight, members[1].model.out.weight)
+    # one validation split for all: the members' validation sets are the ensemble's
+    def names(run):
+        return sorted(line.split(",")[0] for line in
+                      (run / "errors_val.csv").read_text().splitlines()[1:])
+
+    assert names(out) == names(out / "members" / "member-0") == names(out / "members" / "member-1")
+    assert len(names(out)) == 2
+    clips = [tones(t, RATE, 20 + i) for i, t in enumerate(["ab", "cab", "bca", "ccb", "a"])]
+    mine, theirs = rec.predict(clips), [m.predict(clips) for m in members]
+    assert any(mine) and all(h in (a, b) for h, a, b in zip(mine, *theirs, strict=True))
+    assert all(h == a for h, a, b in zip(mine, *theirs, strict=True) if a == b)
+    with pytest.raises(ValueError, match="ensemble of 2"):
+        next(rec.stream([tones("ab")]))
+    from rnnkit.export.exporter import export
+
+    with pytest.raises(ValueError, match="export takes a single speech model"):
+        export(out, "onnx", tmp_path / "onnx", echo=None)

@@ -192,6 +192,9 @@ def translate(p) -> tuple[list[Graph], dict[str, Any]]:
 
 def speech(p) -> tuple[list[Graph], dict[str, Any]]:
     model, cfg = p.model, p.model.cfg
+    if cfg.ensemble > 1:  # its decoding rescores the members' transcripts, outside any graph
+        raise UserError(f"export takes a single speech model; this run is an ensemble of "
+                        f"{cfg.ensemble} (export one of its members/member-K folders).")
     names = _names(_is_lstm(model.rnn))
     widths = [cfg.input_size] + [cfg.conv_channels] * (len(model.convs) - 1)
     tails = [f"tail{i}" for i in range(len(model.convs))]

@@ -139,3 +139,30 @@ def prefix_beam_search(log_probs: torch.Tensor, beam: int = 8, lm: CharNgramLM |
         beams = {p: (v[0], v[1]) for p, v in ranked[:beam]}
     best = max(beams.items(), key=lambda kv: score(kv[0], *kv[1]))
     return list(best[0])
+
+
+def ctc_log_likelihood(log_probs: torch.Tensor, labels: list[int], blank: int = BLANK) -> float:
+    """``log P(labels | log_probs (T, V))``: every CTC path that collapses to ``labels``."""
+    if not labels:
+        return float(log_probs[:, blank].sum())
+    nll = torch.nn.functional.ctc_loss(
+        log_probs.float()[:, None], torch.tensor([labels]), torch.tensor([len(log_probs)]),
+        torch.tensor([len(labels)]), blank=blank, reduction="sum")
+    return -float(nll)  # inf (a labelling too long for the frames): -inf
+
+
+def rescore(member_log_probs: torch.Tensor, candidates: Iterable[list[int]],
+            lm: CharNgramLM | None = None, lm_weight: float = 0.0) -> list[int]:
+    """The candidate labelling that the members of an ensemble (``(M, T, V)``, one row per
+    member) find most probable together: the highest mean CTC log-likelihood, plus
+    ``lm_weight`` times its LM log-probability; ties keep the earlier candidate."""
+    def score(labels: list[int]) -> float:
+        acoustic = sum(ctc_log_likelihood(lp, labels) for lp in member_log_probs)
+        lm_part = 0.0
+        if lm is not None and lm_weight:
+            lm_part = lm_weight * sum(lm.log_prob(tuple(labels[:i]), k)
+                                      for i, k in enumerate(labels))
+        return acoustic / len(member_log_probs) + lm_part
+
+    unique = list(dict.fromkeys(tuple(c) for c in candidates))
+    return list(max(unique, key=lambda c: score(list(c))))

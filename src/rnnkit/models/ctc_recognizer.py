@@ -5,6 +5,12 @@ recurrent layers see 2x or 4x fewer frames; being causal (padded on the left onl
 chunk by chunk as audio arrives. The recurrent layers are any rnnkit layer (bidirectional for
 the best accuracy, unidirectional to stream with ``step``); a linear layer gives log-probabilities
 over the blank (index 0) and the characters; the loss is CTC (Graves et al. 2006).
+
+``ensemble > 1`` holds that many recognisers trained independently (``rnnkit.train.ensemble``):
+each reads the recording and the transcript is the candidate they find most probable together
+(``rnnkit.models.ctc_decoding.rescore``); their frame posteriors are not averaged, since each
+places its character spikes on frames of its own and the average of two spikes a frame apart is
+blank on both.
 """
 
 from __future__ import annotations
@@ -36,11 +42,14 @@ class CTCRecognizerConfig:
     conv_channels: int = 128
     conv_kernel: int = 3
     dropout: float = 0.1
+    ensemble: int = 1  # independently trained recognisers whose transcripts are rescored together
 
     def __post_init__(self):
         check_arch(self.arch)
         if self.subsample not in SUBSAMPLES:
             raise UserError(f"subsample must be 1, 2 or 4, found {self.subsample}.")
+        if self.ensemble < 1:
+            raise UserError(f"ensemble must be at least 1, found {self.ensemble}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,3 +144,23 @@ class CTCRecognizer(nn.Module):
             outs.append(y)
         y = torch.stack(outs, 1) if outs else x.new_zeros(x.shape[0], 0, self.out.in_features)
         return F.log_softmax(self.out(y).float(), dim=-1), {"tails": tails, "rnn": h}
+
+
+class CTCEnsemble(nn.Module):
+    """``cfg.ensemble`` recognisers of one config. ``forward`` returns every member's
+    log-probabilities, ``(M, B, T', V)``, the shared output lengths and the members' mean loss."""
+
+    def __init__(self, cfg: CTCRecognizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(CTCRecognizer(cfg) for _ in range(cfg.ensemble))
+
+    def forward(self, feats: Tensor, lengths: Tensor, targets: Tensor | None = None,
+                target_lengths: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        outs = [m(feats, lengths, targets, target_lengths) for m in self.members]
+        loss = None if targets is None else torch.stack([o[2] for o in outs]).mean()
+        return torch.stack([o[0] for o in outs]), outs[0][1], loss
+
+
+def build_recognizer(cfg: CTCRecognizerConfig) -> CTCRecognizer | CTCEnsemble:
+    return CTCRecognizer(cfg) if cfg.ensemble == 1 else CTCEnsemble(cfg)

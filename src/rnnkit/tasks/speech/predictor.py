@@ -21,8 +21,13 @@ from rnnkit.data.utterances import (
 )
 from rnnkit.errors import UserError
 from rnnkit.metrics.speech import error_rates, write_utterance_errors
-from rnnkit.models.ctc_decoding import CharNgramLM, greedy_decode, prefix_beam_search
-from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
+from rnnkit.models.ctc_decoding import CharNgramLM, greedy_decode, prefix_beam_search, rescore
+from rnnkit.models.ctc_recognizer import (
+    CTCEnsemble,
+    CTCRecognizer,
+    CTCRecognizerConfig,
+    build_recognizer,
+)
 from rnnkit.tasks import precision as P
 from rnnkit.tasks.registry import saved_settings
 from rnnkit.tasks.speech.config import TASK, SpeechConfig
@@ -32,11 +37,12 @@ Audio = str | Path | np.ndarray | torch.Tensor
 
 
 @torch.no_grad()
-def decode_features(model: CTCRecognizer, feats: Sequence[torch.Tensor], alphabet: Alphabet,
+def decode_features(model: CTCRecognizer | CTCEnsemble, feats: Sequence[torch.Tensor], alphabet: Alphabet,
                     ids: Sequence[list[int]] | None = None, beam: int = 1,
                     lm: CharNgramLM | None = None, lm_weight: float = 0.5,
                     batch_size: int = 32) -> tuple[float, list[str]]:
-    """``(mean CTC loss or nan, transcripts)`` of normalised features, batched by length."""
+    """``(mean CTC loss or nan, transcripts)`` of normalised features, batched by length; an
+    ensemble's transcript is the likeliest, for all members together, of the members' own."""
     device = next(model.parameters()).device
     order = sorted(range(len(feats)), key=lambda i: len(feats[i]))
     hyps: list[str] = [""] * len(feats)
@@ -52,10 +58,13 @@ def decode_features(model: CTCRecognizer, feats: Sequence[torch.Tensor], alphabe
         if loss is not None:
             loss_sum += float(loss) * len(idx)
         log_probs = log_probs.cpu()
+        members = log_probs if log_probs.dim() == 4 else log_probs[None]  # (M, B, T', V)
         for j, i in enumerate(idx):
-            lp = log_probs[j, :int(out_lengths[j])]
-            labels = greedy_decode(lp) if beam == 1 and lm is None else \
-                prefix_beam_search(lp, beam, lm, lm_weight)
+            lps = members[:, j, :int(out_lengths[j])]
+            found = [greedy_decode(lp) if beam == 1 and lm is None else
+                     prefix_beam_search(lp, beam, lm, lm_weight) for lp in lps]
+            labels = found[0] if all(f == found[0] for f in found) else \
+                rescore(lps, found, lm, lm_weight)
             hyps[i] = alphabet.decode(labels)
     return (loss_sum / len(feats) if ids is not None else float("nan")), hyps
 
@@ -65,7 +74,7 @@ class Recognizer:
 
     task = TASK
 
-    def __init__(self, model: CTCRecognizer, config: dict[str, Any]):
+    def __init__(self, model: CTCRecognizer | CTCEnsemble, config: dict[str, Any]):
         self.model = model.eval()
         self.config = config
         self.features = FeatureConfig(**config["features"])
@@ -86,7 +95,7 @@ class Recognizer:
         return log_probs.float().exp()
 
     @property
-    def module(self) -> CTCRecognizer:
+    def module(self) -> CTCRecognizer | CTCEnsemble:
         return self.model
 
     def _lm(self, lm_weight: float):
@@ -131,6 +140,9 @@ class Recognizer:
         """Transcribe audio as it arrives (chunks of samples at the model's rate): yields the
         text recognised so far after each chunk, greedy. Needs a unidirectional model; streams in
         float32 (the precision probe times whole recordings, not steps)."""
+        if isinstance(self.model, CTCEnsemble):
+            raise UserError("streaming needs a single model; this run is an ensemble of "
+                            f"{self.model.cfg.ensemble} (train with --ensemble 1).")
         if self.model.cfg.bidirectional:
             raise UserError("streaming needs a unidirectional model (train with "
                             "--unidirectional); this one reads each recording both ways.")
@@ -183,7 +195,7 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
 
     config, state_dict = load_for_inference(run_dir, expect_task=TASK, which=which)
     try:
-        model = CTCRecognizer(CTCRecognizerConfig.from_dict(config["model"]))
+        model = build_recognizer(CTCRecognizerConfig.from_dict(config["model"]))
         model.load_state_dict(state_dict)
         rec = Recognizer(model.to(device), config)
     except (KeyError, TypeError, RuntimeError) as e:

@@ -59,6 +59,7 @@ def smoke(directory: Path) -> Smoke:
     bad = directory / "no_transcripts.csv"
     bad.write_text("path\ntrain_000.wav\n", encoding="utf-8")
     settings = {"data": str(manifest), "hidden": 8, "layers": 1, "conv_channels": 8,
-                "lm_order": 2, "max_steps": 3, "batch_size": 8, "quiet": True, "device": "cpu"}
+                "lm_order": 2, "max_steps": 3, "batch_size": 8, "quiet": True, "device": "cpu",
+                "ensemble": 1}  # ensembles: tests/test_speech_model.py
     return Smoke(settings=settings, predict_input=[str(directory / "train_000.wav"), tones("ab")],
                  evaluate_data=str(manifest), bad={"data": str(bad)})

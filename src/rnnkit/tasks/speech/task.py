@@ -29,6 +29,7 @@ from rnnkit.models.ctc_recognizer import CTCRecognizer, CTCRecognizerConfig
 from rnnkit.tasks.epochs import SamplerEpoch
 from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.speech.config import TASK, SpeechConfig
+from rnnkit.tasks.speech.ensemble import fit_ensemble
 from rnnkit.tasks.speech.predictor import decode_features, load
 
 
@@ -122,7 +123,8 @@ def build(cfg: SpeechConfig, batch_size: int, seed: int = 0, saved: dict | None 
     if cfg.val is not None:
         val = load_data(cfg.val, featurizer, alphabet, cfg, cfg.subsample)
     else:
-        train, val = split(train, cfg.val_fraction, seed)
+        train, val = split(train, cfg.val_fraction,
+                           seed if cfg.split_seed is None else cfg.split_seed)
     normalizer = Normalizer.fit(cfg.normalize_mode(), train.feats)
     lm = CharNgramLM.train(train.ids, alphabet.vocab_size, cfg.lm_order) if cfg.lm_order else None
     model_cfg = CTCRecognizerConfig.from_dict(saved["model"]) if saved is not None else \
@@ -139,6 +141,8 @@ def fit(train_cfg, cfg: SpeechConfig, out: str | Path, resume: bool = False) -> 
     ``errors_val.csv`` / ``errors_test.csv``. Returns ``{"train", "val"[, "test"]}``."""
     from rnnkit.train import Trainer, read_run_config
 
+    if cfg.ensemble > 1:
+        return fit_ensemble(train_cfg, cfg, out, resume, train_member, build)
     out = Path(out)
     saved = read_run_config(out, TASK) if resume else {}
     task, model = build(cfg, train_cfg.batch_size, train_cfg.seed, saved or None)
@@ -150,6 +154,13 @@ def fit(train_cfg, cfg: SpeechConfig, out: str | Path, resume: bool = False) -> 
         report["test"] = rec.evaluate(cfg.test, errors_csv=out / "errors_test.csv")
     write_reports(out, report)
     return report
+
+
+def train_member(train_cfg, run_dir: Path, resume: bool, *, cfg: SpeechConfig
+                 ) -> dict[str, float]:
+    """One ensemble member: an ordinary run (picklable, for worker processes)."""
+    report = fit(train_cfg, cfg, run_dir, resume)
+    return {"val_cer": report["val"]["cer"]}
 
 
 def summary(report: dict[str, Any], out: Path) -> list[str]:
