@@ -126,6 +126,21 @@ def train_ensemble(train_one: TrainOne, train_cfg: TrainConfig, out: str | Path,
     return [results[k] for k in range(members)]
 
 
+def merge_configs(configs: list[dict[str, Any]], settings: dict[str, Any], out: str | Path,
+                  shared: tuple[str, ...]) -> dict[str, Any]:
+    """The merged run's config: member 0's, with ``model.ensemble`` the number of members and
+    the ensemble's ``settings``; a ``UserError`` when a member's ``shared`` parts (its
+    vocabulary, features ...) differ from member 0's."""
+    first = configs[0]
+    for k, config in enumerate(configs[1:], 1):
+        differ = [name for name in shared if config.get(name) != first.get(name)]
+        if differ:
+            raise UserError(f"ensemble member {k} in {member_dir(out, k)} has another "
+                            f"{' and '.join(differ)} than member 0 (was the data changed "
+                            "between runs?); train the ensemble again into a new directory.")
+    return {**first, "model": {**first["model"], "ensemble": len(configs)}, **settings}
+
+
 def _in_processes(train_one: TrainOne, jobs: list, workers: int, members: int, quiet: bool
                   ) -> dict[int, dict[str, float]]:
     """The ``jobs`` in ``workers`` processes; a failed member (or Ctrl-C) cancels the members

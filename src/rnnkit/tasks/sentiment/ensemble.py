@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import UserError
 from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.sentiment.config import TASK, SentimentConfig
 from rnnkit.tasks.sentiment.predictor import load
 from rnnkit.tasks.sentiment.reading import read_split, split_validation
-from rnnkit.train.ensemble import member_dir, train_ensemble
+from rnnkit.train.ensemble import merge_configs, train_ensemble
+
+SHARED = ("tokenizer", "labels")  # what every member must have alike
 
 
 def fit_ensemble(train_cfg, cfg: SentimentConfig, out: str | Path, resume: bool,
@@ -36,7 +37,8 @@ def fit_ensemble(train_cfg, cfg: SentimentConfig, out: str | Path, resume: bool,
     results = train_ensemble(functools.partial(train_member, cfg=member_cfg), train_cfg, out,
                              cfg.ensemble, run_config=settings, workers=cfg.workers,
                              resume=resume,
-                             merged_config=functools.partial(_merged_config, settings, out))
+                             merged_config=functools.partial(merge_configs, settings=settings,
+                                                             out=out, shared=SHARED))
     clf = load(out)
     val = split_validation(read_split(cfg.data, cfg), cfg, train_cfg.seed)[1]
     report: dict[str, Any] = {"train": {
@@ -47,15 +49,3 @@ def fit_ensemble(train_cfg, cfg: SentimentConfig, out: str | Path, resume: bool,
         report["test"] = clf.evaluate_data(read_split(cfg.test, cfg), out / "confusion_test.png")
     write_reports(out, report)
     return report
-
-
-def _merged_config(settings: dict[str, Any], out: Path, configs: list[dict[str, Any]]
-                   ) -> dict[str, Any]:
-    """The members' shared model config with ``ensemble`` set, and the ensemble's settings."""
-    first = configs[0]
-    for k, config in enumerate(configs[1:], 1):
-        if config["tokenizer"] != first["tokenizer"] or config["labels"] != first["labels"]:
-            raise UserError(f"ensemble member {k} in {member_dir(out, k)} has another "
-                            "vocabulary or labels than member 0 (was the data changed between "
-                            "runs?); train the ensemble again into a new directory.")
-    return {**first, "model": {**first["model"], "ensemble": len(configs)}, **settings}

@@ -15,11 +15,10 @@ from typing import Any
 
 from rnnkit.data.features import Featurizer
 from rnnkit.data.utterances import load_data
-from rnnkit.errors import UserError
 from rnnkit.tasks.runs import write_reports
 from rnnkit.tasks.speech.config import TASK, SpeechConfig
 from rnnkit.tasks.speech.predictor import load
-from rnnkit.train.ensemble import member_dir, train_ensemble
+from rnnkit.train.ensemble import merge_configs, train_ensemble
 
 SHARED = ("features", "alphabet", "normalizer", "lm")  # what every member must have alike
 
@@ -38,32 +37,22 @@ def fit_ensemble(train_cfg, cfg: SpeechConfig, out: str | Path, resume: bool,
                                      split_seed=split_seed)
     task, _ = build(dataclasses.replace(member_cfg, augment=False), train_cfg.batch_size,
                     train_cfg.seed)
+    val = task.val  # kept while the members train; the training features are let go
     test = None if cfg.test is None else \
         load_data(cfg.test, Featurizer(task.features), task.alphabet, cfg, cfg.subsample)
+    del task
     settings = {"task": TASK, "speech": dataclasses.asdict(cfg),
                 "train": dataclasses.asdict(train_cfg)}
     results = train_ensemble(functools.partial(train_member, cfg=member_cfg), train_cfg, out,
                              cfg.ensemble, run_config=settings, workers=cfg.workers,
                              resume=resume,
-                             merged_config=functools.partial(_merged_config, settings, out))
+                             merged_config=functools.partial(merge_configs, settings=settings,
+                                                             out=out, shared=SHARED))
     rec = load(out)
     report: dict[str, Any] = {"train": {"members": cfg.ensemble,
                                         "member_val_cer": [r["val_cer"] for r in results]}}
-    report["val"] = rec.evaluate_data(task.val, out / "errors_val.csv")
+    report["val"] = rec.evaluate_data(val, out / "errors_val.csv")
     if test is not None:
         report["test"] = rec.evaluate_data(test, out / "errors_test.csv")
     write_reports(out, report)
     return report
-
-
-def _merged_config(settings: dict[str, Any], out: Path, configs: list[dict[str, Any]]
-                   ) -> dict[str, Any]:
-    """The members' shared config with ``ensemble`` set, and the ensemble's settings."""
-    first = configs[0]
-    for k, config in enumerate(configs[1:], 1):
-        differ = [name for name in SHARED if config.get(name) != first.get(name)]
-        if differ:
-            raise UserError(f"ensemble member {k} in {member_dir(out, k)} has another "
-                            f"{' and '.join(differ)} than member 0 (was the data changed "
-                            "between runs?); train the ensemble again into a new directory.")
-    return {**first, "model": {**first["model"], "ensemble": len(configs)}, **settings}

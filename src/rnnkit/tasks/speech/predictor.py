@@ -37,8 +37,8 @@ Audio = str | Path | np.ndarray | torch.Tensor
 
 
 @torch.no_grad()
-def decode_features(model: CTCRecognizer | CTCEnsemble, feats: Sequence[torch.Tensor], alphabet: Alphabet,
-                    ids: Sequence[list[int]] | None = None, beam: int = 1,
+def decode_features(model: CTCRecognizer | CTCEnsemble, feats: Sequence[torch.Tensor],
+                    alphabet: Alphabet, ids: Sequence[list[int]] | None = None, beam: int = 1,
                     lm: CharNgramLM | None = None, lm_weight: float = 0.5,
                     batch_size: int = 32) -> tuple[float, list[str]]:
     """``(mean CTC loss or nan, transcripts)`` of normalised features, batched by length; an
