@@ -106,8 +106,8 @@ class SpeechConfig:
     dropout: float = setting(_model("dropout"), "Dropout between and after the recurrent "
                              "layers.")
     # two members, side by side on two cores in the same 6 minutes: FSDD's unseen speakers 86.5%
-    # against 84.0% for one model (leave one speaker out, BENCHMARKS.md, speech); a second
-    # thread gives one model almost no more steps
+    # and 85.9% (two seeds) against 84.0% and 83.5% for one model (leave one speaker out,
+    # BENCHMARKS.md, speech); a second thread gives one model almost no more steps
     ensemble: int | None = setting(None, "Recognisers trained with their own seeds; the "
                                    "transcript is the one they find likeliest together (costs "
                                    "that many times the compute; on a CPU they train side by "
