@@ -37,7 +37,7 @@ def lstm_cell(x, state, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
     return torch.lstm_cell(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
 
 
-def _cpu_has_bf16_lstm() -> bool:
+def _cpu_has_bf16_lstm() -> bool:  # its own name, so a test can force the fallback here alone
     return hardware.onednn_bf16()
 
 

@@ -164,7 +164,6 @@ def load(run_dir: str | Path, device: str = "cpu", which: str = "best",
     which is what limits sampling at batch 1 on a CPU; the probabilities then differ from
     float32's in the third digit.
     """
-    P.check(precision)
     model, tokenizer, config = load_run(run_dir, TASK, which, _read, LanguageModel, "textgen")
     model = model.to(device).eval()
     chosen = P.choose(precision, device, model, _probe(model))
