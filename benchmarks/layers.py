@@ -11,6 +11,9 @@ run (interleaved repeats, medians).
   and against its floor, the time to read the weights once (one ``sum`` over the same bytes, for
   the float32 and the bf16 weights): a step reads every weight, so it cannot be faster (target
   >= 50%);
+- bf16 autocast against float32 for training (forward+backward, batch 32, 256 wide, T=256):
+  rnnkit's LSTM, GRU and MinGRU / MinLSTM scans, and torch.nn.LSTM (reported: the gain depends
+  on the processor's matrix units, which the header's flags name);
 - the MinGRU scan rows from ``benchmarks/scan.py`` (``bench_scan()``).
 """
 
@@ -87,6 +90,29 @@ def bench_training(steps_list, repeats, rows):
                     "<= 1.05",
                 )
             )
+
+
+def autocast_step(layer, x):
+    run = train_step(layer, x)
+
+    def under_bf16():
+        with torch.autocast("cpu", torch.bfloat16):
+            run()
+
+    return under_bf16
+
+
+def bench_bf16_training(steps, repeats, rows):
+    """The same layer's fwd+bwd in float32 and under bf16 autocast (float32 weights)."""
+    for name, cls in (("LSTM", rn.LSTM), ("GRU", rn.GRU), ("MinGRU scan", rn.MinGRU),
+                      ("MinLSTM scan", rn.MinLSTM), ("torch.nn.LSTM", torch.nn.LSTM)):
+        torch.manual_seed(0)
+        layer = cls(256, 256)
+        x = torch.randn(steps, 32, 256)
+        t = interleaved({"fp32": train_step(layer, x), "bf16": autocast_step(layer, x)}, repeats)
+        rows.append((f"{name} fwd+bwd T={steps} bf16", "same layer fp32",
+                     f"{t['fp32'] * 1e3:.1f} ms", f"{t['bf16'] * 1e3:.1f} ms",
+                     f"{t['fp32'] / t['bf16']:.2f}x faster", "(reported)"))
 
 
 def bench_reference(steps_list, repeats, rows):
@@ -210,6 +236,7 @@ def main() -> None:
         rows,
     )
     bench_reference([64] if args.quick else [64, 256], 2 if args.quick else 3, rows)
+    bench_bf16_training(64 if args.quick else 256, 3 if args.quick else 7, rows)
     bench_streaming(3 if args.quick else 9, 50 if args.quick else 300, rows)
     print(f"load average at end {os.getloadavg()[0]:.1f} (other work shares this machine if > 0.5)")
     print_table(("benchmark", "baseline", "baseline time", "rnnkit", "ratio", "target"), rows)

@@ -3,6 +3,10 @@ number of steps in both precisions, then the validation metrics and training tim
 
     python benchmarks/precision_quality.py                    # textgen and sentiment
     python benchmarks/precision_quality.py --tasks textgen sentiment forecast --steps 300
+    python benchmarks/precision_quality.py --auto        # and what ``precision: auto`` picks
+
+With ``--auto`` each task also starts once under ``precision: auto`` (a few steps) and the
+table after the first says what the probe chose on this processor and why.
 
 The two runs of a task go one after the other on the same data, so a change of load on the
 machine shows in the times (report the load), not in the metrics.
@@ -74,10 +78,17 @@ def run(task: str, precision: str, steps: int, out: Path) -> tuple[dict, float, 
     return last, seconds, config.get("precision", {})
 
 
+def auto_choice(task: str, out: Path) -> dict:
+    """What ``precision: auto`` picks for the task's default recipe here (its probe runs at the
+    start of training; three steps are enough to see it)."""
+    return run(task, "auto", 3, out)[2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["textgen", "sentiment"], choices=list(TASKS))
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--auto", action="store_true", help="also report what precision auto picks")
     args = ap.parse_args()
     print(f"# {hardware.describe()}; load average at start {os.getloadavg()[0]:.1f}")
     print(f"# {args.steps} steps, seed 0, each task's default recipe\n")
@@ -93,6 +104,12 @@ def main() -> None:
                     continue
                 print(f"| {task} | {metric} | {float(a):.4f} | {float(b):.4f} | "
                       f"{results['fp32'][1]:.0f} | {results['bf16'][1]:.0f} |", flush=True)
+        if args.auto:
+            print("\n| task | auto picked | why |")
+            print("|---|---|---|")
+            for task in args.tasks:
+                choice = auto_choice(task, Path(tmp) / f"{task}-auto")
+                print(f"| {task} | {choice.get('used')} | {choice.get('reason')} |", flush=True)
     print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -86,6 +86,12 @@ def test_a_tiny_model_learns_to_transcribe_tone_sequences(tmp_path):
     assert both["utterances"] == 60 and both["cer"] <= 0.05
     with pytest.raises(ValueError, match="unidirectional"):
         next(loaded.stream([tones("ab")]))
+    # bf16 inference: the network under autocast, the features in float32 as in training
+    low = speech.load(tmp_path / "run", precision="bf16")
+    seen = []
+    featurize = low.featurizer.__call__
+    low.featurizer = lambda *a: seen.append(torch.is_autocast_enabled("cpu")) or featurize(*a)
+    assert low.predict(paths) == ["abca", "cb"] and seen == [False, False]
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -116,17 +116,22 @@ class Recognizer:
                                 "inf).")
         return self.normalizer(self.featurizer(samples, name))
 
-    @P.in_precision
     def predict(self, audio: Audio | Sequence[Audio], beam: int = 1,
                 lm_weight: float = 0.0) -> list[str]:
         """The transcript of each recording (a path, an array of samples at the model's sample
         rate, or a list of them): greedy with ``beam=1`` and no LM weight, else prefix beam
         search (with the character LM when ``lm_weight > 0``)."""
         items = [audio] if isinstance(audio, Audio) else list(audio)
+        # features in float32 whatever the network's precision: as in training, and the
+        # filterbank's product in bf16 was slower and coarser
         with one_thread():
             feats = [self.features_of(a) for a in items]
         if not feats:
             return []
+        return self._decode(feats, beam, lm_weight)
+
+    @P.in_precision
+    def _decode(self, feats: list[torch.Tensor], beam: int, lm_weight: float) -> list[str]:
         return decode_features(self.model, feats, self.alphabet, beam=beam,
                                lm=self._lm(lm_weight), lm_weight=lm_weight)[1]
 
