@@ -3,9 +3,10 @@
 Auto means bf16 only on a CPU with bf16 matrix instructions (``rnnkit.train.precision.bf16_unit``),
 and only when a short probe of this model, the predictor's own inference on a made-up input of
 typical size, finds bf16 faster (at most ``FASTER`` of the float32 time) and its outputs within
-``TOLERANCE`` of float32's. Elsewhere float32. Measured gains were small or negative (a language
-model sampling 1.04x faster in bf16 on a Xeon with AMX; emulated bf16 0.14-1.08x on an AMD
-without bf16 instructions, BENCHMARKS.md), so the probe, not a rule, decides. Each predictor has
+``TOLERANCE`` of float32's. Elsewhere float32. Measured gains differ by task and processor (on
+a Zen 4 with AVX512-BF16: language-model sampling 1.02x, classification, translation and
+forecasting 1.3-1.6x; emulated bf16 0.14-1.08x on an AMD without bf16 instructions,
+BENCHMARKS.md), so the probe, not a rule, decides. Each predictor has
 a ``precision`` (``rnnkit.train.precision.Precision``: asked, used, reason).
 """
 
